@@ -1,0 +1,33 @@
+// @file include/ember/ember.hpp
+// @brief The whole ember API: tensors, autograd, ops, nn modules and optimizers.
+//
+// Compiled by a plain C++ compiler this gives the CPU backend. Compiled by nvcc (a .cu file) it
+// also compiles the CUDA kernels and registers the CUDA backend for the whole program (see
+// core/backend.hpp for programs that mix .cpp and .cu files).
+#pragma once
+
+#include "tensor.hpp"
+#include "autograd.hpp"
+#include "ops/batch_norm.hpp"
+#include "ops/concat.hpp"
+#include "ops/conv2d.hpp"
+#include "ops/conv_transpose2d.hpp"
+#include "ops/elementwise.hpp"
+#include "ops/linear.hpp"
+#include "ops/max_pool2d.hpp"
+#include "ops/mse_loss.hpp"
+#include "ops/reduce.hpp"
+#include "ops/relu.hpp"
+#include "ops/view.hpp"
+#include "nn/batchnorm.hpp"
+#include "nn/conv.hpp"
+#include "nn/init.hpp"
+#include "nn/layers.hpp"
+#include "nn/module.hpp"
+#include "nn/sequential.hpp"
+#include "optim/adam.hpp"
+#include "optim/sgd.hpp"
+
+#if defined(__CUDACC__)
+#include <kernels/cuda/backend.cuh>
+#endif

@@ -1,0 +1,47 @@
+// @file include/ember/ops/common.hpp
+// @brief What every op shares: device/shape checks and the one-line backend dispatch.
+#pragma once
+#include <initializer_list>
+#include <string>
+
+#include "../tensor.hpp"
+
+/// Calls the CPU kernel ember::cpu::FN(args...) or the CUDA backend's FN(args...) according to
+/// the device of tensor T. This is the only place an op chooses a backend.
+#define EMBER_DISPATCH(OP, T, FN, ...)                                       \
+  do {                                                                       \
+    if ((T).is_cuda())                                                       \
+      ::ember::detail::cuda(OP).FN(__VA_ARGS__);                             \
+    else                                                                     \
+      ::ember::cpu::FN(__VA_ARGS__);                                         \
+  } while (0)
+
+namespace ember::detail {
+
+/// "x [2, 3, 4, 4] on cpu, weight [8, 3, 3, 3] on cuda" for error messages.
+inline std::string describe(std::initializer_list<std::pair<const char*, const Tensor*>> ts) {
+  std::string s;
+  for (auto& [name, t] : ts) {
+    if (!t || !t->defined()) continue;
+    if (!s.empty()) s += ", ";
+    s += std::string(name) + " " + to_string(t->shape()) + " on " + device_name(t->device());
+  }
+  return s;
+}
+
+/// Every defined tensor must be on the same device and hold at least one element.
+inline void check_tensors(const char* op,
+                          std::initializer_list<std::pair<const char*, const Tensor*>> ts) {
+  const Tensor* first = nullptr;
+  for (auto& [name, t] : ts) {
+    if (!t || !t->defined()) continue;
+    check_arg(t->numel() > 0, op, name, " has no elements (", describe(ts), ")");
+    if (first == nullptr)
+      first = t;
+    else
+      check_arg(t->device() == first->device(), op, "tensors are on different devices (",
+                describe(ts), ")");
+  }
+}
+
+}  // namespace ember::detail

@@ -1,0 +1,63 @@
+// @file include/ember/ops/conv2d.hpp
+// @brief conv2d(x, weight, bias, stride, padding): 2-D cross-correlation as torch.nn.functional.
+//
+// Contract: x (N, C, H, W); weight (K, C, R, S); bias (K) or undefined; stride >= 1, padding >= 0,
+// the padded input at least as large as the kernel. Output (N, K, OH, OW) with
+// OH = (H + 2 padding - R) / stride + 1. Backward gives dx, dweight, dbias as needed.
+#pragma once
+#include <kernels/cpu/conv2d.hpp>
+
+#include "common.hpp"
+
+namespace ember {
+
+inline Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(),
+                     int stride = 1, int padding = 0) {
+  const char* op = "conv2d";
+  auto all = {std::pair<const char*, const Tensor*>{"input", &x}, {"weight", &weight},
+              {"bias", &bias}};
+  detail::check_tensors(op, all);
+  check_arg(x.dim() == 4, op, "input must be 4-D (N, C, H, W): ", detail::describe(all));
+  check_arg(weight.dim() == 4, op, "weight must be 4-D (K, C, R, S): ", detail::describe(all));
+  check_arg(weight.size(1) == x.size(1), op, "input has ", x.size(1), " channels, weight expects ",
+            weight.size(1), ": ", detail::describe(all));
+  check_arg(!bias.defined() || (bias.dim() == 1 && bias.size(0) == weight.size(0)), op,
+            "bias must be 1-D with ", weight.size(0), " elements: ", detail::describe(all));
+  check_arg(stride >= 1 && padding >= 0, op, "stride ", stride, " must be >= 1 and padding ",
+            padding, " >= 0");
+  kernels::Conv2dShape s{};
+  s.N = int(x.size(0)), s.C = int(x.size(1)), s.H = int(x.size(2)), s.W = int(x.size(3));
+  s.K = int(weight.size(0)), s.R = int(weight.size(2)), s.S = int(weight.size(3));
+  s.stride = stride, s.pad = padding;
+  check_arg(s.H + 2 * padding >= s.R && s.W + 2 * padding >= s.S, op,
+            "kernel larger than the padded input (padding ", padding, "): ", detail::describe(all));
+  s.OH = (s.H + 2 * padding - s.R) / stride + 1;
+  s.OW = (s.W + 2 * padding - s.S) / stride + 1;
+
+  Tensor y = empty(Shape{s.N, s.K, s.OH, s.OW}, x.device());
+  EMBER_DISPATCH(op, x, conv2d_forward, s, x.data(), weight.data(),
+                 bias.defined() ? bias.data() : nullptr, y.data());
+  if (detail::needs_graph({&x, &weight, &bias})) {
+    Tensor sx = x.detach(), sw = weight.detach();
+    bool has_bias = bias.defined();
+    detail::record(op, y, {x, weight, bias},
+                   [s, sx, sw, has_bias](const Tensor& gy, const std::vector<bool>& needs) {
+                     std::vector<Tensor> g(3);
+                     if (needs[0]) {
+                       g[0] = empty_like(sx);
+                       EMBER_DISPATCH("conv2d backward", gy, conv2d_backward_input, s, gy.data(),
+                                      sw.data(), g[0].data());
+                     }
+                     if (needs[1] || (has_bias && needs[2])) {
+                       g[1] = empty_like(sw);
+                       if (has_bias) g[2] = empty(Shape{s.K}, gy.device());
+                       EMBER_DISPATCH("conv2d backward", gy, conv2d_backward_weight, s, sx.data(),
+                                      gy.data(), g[1].data(), has_bias ? g[2].data() : nullptr);
+                     }
+                     return g;
+                   });
+  }
+  return y;
+}
+
+}  // namespace ember

@@ -1,0 +1,53 @@
+// @file include/ember/ops/linear.hpp
+// @brief linear(x, weight, bias) = x weight^T + bias, as torch.nn.functional.linear.
+//
+// Contract: x (*, in) with at least one dimension; weight (out, in); bias (out) or undefined.
+// Output (*, out). Backward gives dx = dy weight, dweight = dy^T x, dbias = sum of dy rows.
+#pragma once
+#include <kernels/cpu/linear.hpp>
+
+#include "common.hpp"
+
+namespace ember {
+
+inline Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor()) {
+  const char* op = "linear";
+  auto all = {std::pair<const char*, const Tensor*>{"input", &x}, {"weight", &weight},
+              {"bias", &bias}};
+  detail::check_tensors(op, all);
+  check_arg(x.dim() >= 1, op, "input must have at least one dimension: ", detail::describe(all));
+  check_arg(weight.dim() == 2, op, "weight must be 2-D (out, in): ", detail::describe(all));
+  check_arg(x.size(-1) == weight.size(1), op, "input's last dimension ", x.size(-1),
+            " does not match weight's in_features ", weight.size(1), ": ", detail::describe(all));
+  check_arg(!bias.defined() || (bias.dim() == 1 && bias.size(0) == weight.size(0)), op,
+            "bias must be 1-D with ", weight.size(0), " elements: ", detail::describe(all));
+  kernels::LinearShape s{int(x.numel() / x.size(-1)), int(weight.size(1)), int(weight.size(0))};
+  Shape out_shape = x.shape();
+  out_shape.back() = s.N;
+  Tensor y = empty(out_shape, x.device());
+  EMBER_DISPATCH(op, x, linear_forward, s, x.data(), weight.data(),
+                 bias.defined() ? bias.data() : nullptr, y.data());
+  if (detail::needs_graph({&x, &weight, &bias})) {
+    Tensor sx = x.detach(), sw = weight.detach();
+    bool has_bias = bias.defined();
+    detail::record(op, y, {x, weight, bias},
+                   [s, sx, sw, has_bias](const Tensor& gy, const std::vector<bool>& needs) {
+                     std::vector<Tensor> g(3);
+                     if (needs[0]) {
+                       g[0] = empty_like(sx);
+                       EMBER_DISPATCH("linear backward", gy, linear_backward_input, s, gy.data(),
+                                      sw.data(), g[0].data());
+                     }
+                     if (needs[1] || (has_bias && needs[2])) {
+                       g[1] = empty_like(sw);
+                       if (has_bias) g[2] = empty(Shape{s.N}, gy.device());
+                       EMBER_DISPATCH("linear backward", gy, linear_backward_weight, s, sx.data(),
+                                      gy.data(), g[1].data(), has_bias ? g[2].data() : nullptr);
+                     }
+                     return g;
+                   });
+  }
+  return y;
+}
+
+}  // namespace ember

@@ -1,0 +1,59 @@
+// @file include/ember/optim/sgd.hpp
+// @brief SGD with momentum, dampening, weight decay and Nesterov, exactly torch.optim.SGD.
+#pragma once
+#include <kernels/cpu/optim.hpp>
+
+#include "optimizer.hpp"
+
+namespace ember::optim {
+
+struct SGDOptions {
+  float lr = 1e-2f;
+  float momentum = 0.0f;
+  float dampening = 0.0f;
+  float weight_decay = 0.0f;
+  bool nesterov = false;
+};
+
+class SGD : public Optimizer {
+ public:
+  SGD(std::vector<Tensor> params, SGDOptions options)
+      : Optimizer(std::move(params)), opt_(options) {
+    check_arg(opt_.lr >= 0 && opt_.momentum >= 0 && opt_.weight_decay >= 0, "SGD",
+              "lr, momentum and weight_decay must be >= 0");
+    check_arg(!opt_.nesterov || (opt_.momentum > 0 && opt_.dampening == 0), "SGD",
+              "nesterov needs momentum > 0 and dampening 0");
+    buf_.resize(params_.size());
+  }
+  void step() override {
+    NoGradGuard guard;
+    for (size_t i = 0; i < params_.size(); ++i) {
+      Tensor& p = params_[i];
+      Tensor g = p.grad();
+      if (!g.defined()) continue;
+      kernels::SgdParams sp{opt_.lr, opt_.momentum, opt_.dampening, opt_.weight_decay,
+                            opt_.nesterov, false};
+      if (opt_.momentum != 0.0f && !buf_[i].defined()) {
+        buf_[i] = empty_like(p);
+        sp.first_step = true;
+      }
+      EMBER_DISPATCH("SGD.step", p, sgd_step, p.numel(), sp, p.data(), g.data(),
+                     buf_[i].defined() ? buf_[i].data() : nullptr);
+    }
+  }
+  std::vector<std::pair<std::string, Tensor>> named_state() override {
+    std::vector<std::pair<std::string, Tensor>> out;
+    for (size_t i = 0; i < buf_.size(); ++i) {
+      if (opt_.momentum != 0.0f && !buf_[i].defined()) buf_[i] = zeros_like(params_[i]);
+      if (buf_[i].defined()) out.emplace_back(std::to_string(i) + ".momentum_buffer", buf_[i]);
+    }
+    return out;
+  }
+  SGDOptions& options() { return opt_; }
+
+ private:
+  SGDOptions opt_;
+  std::vector<Tensor> buf_;
+};
+
+}  // namespace ember::optim

@@ -1,0 +1,65 @@
+// @file kernels/params.hpp
+// @brief Shape/argument structs shared by the CPU (kernels/cpu) and CUDA (kernels/cuda) kernels.
+//
+// Every kernel takes raw float pointers to contiguous row-major buffers plus one of these
+// structs by value. The structs are plain data so they can be passed to CUDA kernels directly.
+// Layouts: activations (N, C, H, W); conv weight (K, C, R, S); conv-transpose weight (C, K, R, S)
+// as PyTorch stores them; linear weight (out, in).
+#pragma once
+#include <cstdint>
+
+namespace ember::kernels {
+
+/// y[n,k,oh,ow] = b[k] + sum_{c,r,s} x[n,c,oh*stride-pad+r, ow*stride-pad+s] * w[k,c,r,s]
+struct Conv2dShape {
+  int N, C, H, W;   // input
+  int K, R, S;      // output channels, kernel height, kernel width
+  int stride, pad;  // same in both spatial dims
+  int OH, OW;       // (H + 2*pad - R) / stride + 1, likewise for W
+};
+
+/// Gradient of conv2d with respect to its input, i.e. y = conv_transpose2d(x, w):
+/// y[n,k,ih*stride-pad+r, iw*stride-pad+s] += x[n,c,ih,iw] * w[c,k,r,s]
+struct ConvTranspose2dShape {
+  int N, C, H, W;      // input (C = in_channels)
+  int K, R, S;         // out_channels, kernel height, kernel width; weight is (C, K, R, S)
+  int stride, pad, out_pad;
+  int OH, OW;          // (H-1)*stride - 2*pad + R + out_pad, likewise for W
+};
+
+/// Per-channel statistics over N and HW. x is (N, C, HW).
+struct BatchNormShape {
+  int N, C, HW;
+};
+
+/// Max pooling without dilation; padded positions count as -infinity.
+struct MaxPool2dShape {
+  int N, C, H, W;
+  int kernel, stride, pad;
+  int OH, OW;  // (H + 2*pad - kernel) / stride + 1
+};
+
+/// y (M, N) = x (M, K) * w^T (w is (N, K)) + b (N)
+struct LinearShape {
+  int M, K, N;
+};
+
+/// Philox-4x32-10 stream position: element i of a fill uses counter (offset + i/4), lane i%4.
+struct PhiloxState {
+  uint64_t seed;
+  uint64_t offset;  // in units of 128-bit counters (4 floats)
+};
+
+struct AdamParams {
+  float lr, beta1, beta2, eps, weight_decay;
+  float bias_correction1;  // 1 - beta1^step
+  float bias_correction2;  // 1 - beta2^step
+};
+
+struct SgdParams {
+  float lr, momentum, dampening, weight_decay;
+  bool nesterov;
+  bool first_step;  // momentum buffer is initialised to the gradient on the first step
+};
+
+}  // namespace ember::kernels

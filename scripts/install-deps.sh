@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Installs what ember needs on Debian (12 or newer): compiler, CMake, zlib, Catch2, the
+# FashionMNIST package. Runs apt-get only for what is missing; uses sudo when not root.
+set -euo pipefail
+pkgs=(g++ cmake make zlib1g-dev catch2 dataset-fashion-mnist "$@")
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  echo "installing: ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi

@@ -1,0 +1,24 @@
+// A consumer program: trains y = 2x + 1 with one Linear layer and checks it learned it.
+#include <ember/ember.hpp>
+
+#include <cmath>
+#include <cstdio>
+
+int main() {
+  ember::manual_seed(1);
+  auto layer = std::make_shared<ember::nn::Linear>(1, 1);
+  ember::optim::SGD opt(layer->parameters(), {/*lr=*/0.1f});
+  ember::Tensor x = ember::from_vector({-1, -0.5f, 0, 0.5f, 1}, {5, 1});
+  ember::Tensor y = ember::from_vector({-1, 0, 1, 2, 3}, {5, 1});
+  float loss = 0;
+  for (int i = 0; i < 300; ++i) {
+    opt.zero_grad();
+    ember::Tensor l = ember::mse_loss(layer->forward(x), y);
+    l.backward();
+    opt.step();
+    loss = l.item();
+  }
+  float w = layer->weight.item(), b = layer->bias.item();
+  std::printf("consumer: w=%.4f b=%.4f loss=%.2e\n", w, b, loss);
+  return (std::fabs(w - 2) < 1e-3 && std::fabs(b - 1) < 1e-3) ? 0 : 1;
+}
