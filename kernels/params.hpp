@@ -6,6 +6,7 @@
 // Layouts: activations (N, C, H, W); conv weight (K, C, R, S); conv-transpose weight (C, K, R, S)
 // as PyTorch stores them; linear weight (out, in).
 #pragma once
+#include <cmath>
 #include <cstdint>
 
 namespace ember::kernels {
@@ -50,11 +51,24 @@ struct PhiloxState {
   uint64_t offset;  // in units of 128-bit counters (4 floats)
 };
 
+/// Adam's per-step scalars, formed on the host in double exactly as torch.optim.Adam does
+/// (its hyper-parameters are Python doubles) and rounded to float once: build with
+/// make_adam_params, so 1 - beta2 is float(1 - 0.999) = 0.001f, not 1 - 0.999f.
 struct AdamParams {
-  float lr, beta1, beta2, eps, weight_decay;
-  float bias_correction1;  // 1 - beta1^step
-  float bias_correction2;  // 1 - beta2^step
+  float beta1, beta2;                    // float(beta)
+  float one_minus_beta1, one_minus_beta2;  // float(1 - beta), the difference taken in double
+  float step_size;                       // float(lr / (1 - beta1^step))
+  float bias_correction2_sqrt;           // float(sqrt(1 - beta2^step))
+  float eps, weight_decay;
 };
+
+inline AdamParams make_adam_params(double lr, double beta1, double beta2, double eps,
+                                   double weight_decay, int64_t step) {
+  double bc1 = 1.0 - std::pow(beta1, double(step)), bc2 = 1.0 - std::pow(beta2, double(step));
+  return AdamParams{float(beta1),       float(beta2),          float(1.0 - beta1),
+                    float(1.0 - beta2), float(lr / bc1),       float(std::sqrt(bc2)),
+                    float(eps),         float(weight_decay)};
+}
 
 struct SgdParams {
   float lr, momentum, dampening, weight_decay;

@@ -6,10 +6,34 @@
 //   conv2d_backward_weight(s, x, dy, dw, db /*nullable*/)  dw = sum dy (x) x,  db = sum dy
 // All outputs are overwritten. Layouts: x (N,C,H,W), w (K,C,R,S), y (N,K,OH,OW).
 //
-// Generic path: per-image im2col (C*R*S x OH*OW) + gemm, images spread over the thread pool.
-// Weight/bias gradients are reduced as per-chunk partial sums added in chunk order, so results
-// depend only on the shape and the thread count.
+// Paths (chosen per call from the shape; all overwrite their outputs):
+//  * stride 1, 0 <= pad < kernel: "implicit GEMM" on a planar padded copy of the input (all images
+//    of a channel stacked in one plane, see the section comment below). Forward and input gradient
+//    pack B tiles straight from shifted views of that plane and run an MR x 48 register-tiled
+//    micro-kernel; the weight gradient is a 4 x 6 dot-product kernel over the same views. The whole
+//    batch is one GEMM split over the thread pool, so small images (4x4, 8x8) stay efficient.
+//  * stride >= 2 forward: the same engine on a phase-split input (stride^2 phase planes per
+//    channel turn every tap into a pure shift).
+//  * stride >= 2 input gradient with >= 32 input channels: one implicit GEMM per output phase
+//    (the transposed convolution never multiplies by stuffed zeros).
+//  * anything else (and the strided weight gradient): per-image im2col + gemm.hpp, images spread
+//    over the thread pool.
+// Micro-kernels exist for AVX-512, AVX2 and portable C++, chosen like gemm.hpp (active_isa()).
+// Weight/bias gradients are reduced as per-thread partial sums added in a fixed order, so results
+// depend only on the shape and the thread count. Scratch memory is per-thread and reused between
+// calls (detail::thread_scratch), so steady-state calls do not allocate.
 #pragma once
+
+// Loop-unroll hint for the host compiler; nvcc's front end does not know GCC's pragma, so a
+// .cu file that includes this header gets no hint (and no warning).
+#ifndef EMBER_CPU_UNROLL
+#if defined(__CUDACC__) || !(defined(__GNUC__) || defined(__clang__))
+#define EMBER_CPU_UNROLL(n)
+#else
+#define EMBER_CPU_PRAGMA(x) _Pragma(#x)
+#define EMBER_CPU_UNROLL(n) EMBER_CPU_PRAGMA(GCC unroll n)
+#endif
+#endif
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
@@ -104,13 +128,18 @@ inline void add_channel_bias(int N, int K, int64_t P, const float* b, float* y) 
 inline void channel_sums(int N, int K, int64_t P, const float* dy, float* db) {
   parallel_for(K, 1, [&](int64_t kb, int64_t ke) {
     for (int64_t k = kb; k < ke; ++k) {
-      double acc = 0.0;
+      // 16 interleaved lanes (vectorisable, fixed order), folded at the end.
+      float lanes[16] = {};
+      float tail = 0.f;
+      const int64_t P16 = P / 16 * 16;
       for (int n = 0; n < N; ++n) {
         const float* d = dy + (static_cast<int64_t>(n) * K + k) * P;
-        float part = 0.f;
-        for (int64_t p = 0; p < P; ++p) part += d[p];
-        acc += part;
+        for (int64_t p = 0; p < P16; p += 16)
+          for (int l = 0; l < 16; ++l) lanes[l] += d[p + l];
+        for (int64_t p = P16; p < P; ++p) tail += d[p];
       }
+      double acc = tail;
+      for (int l = 0; l < 16; ++l) acc += lanes[l];
       db[k] = static_cast<float>(acc);
     }
   });
@@ -175,19 +204,735 @@ inline void generic_backward_weight(const Conv2dShape& s, const float* x, const 
   }
 }
 
+
+// ================================================================================================
+// Stride-1 implicit GEMM on a "planar padded" layout.
+//
+// The input is copied once into planes xp[c] of length L, each holding all N images stacked
+// vertically in blocks of Hb rows x Wb columns (row stride Wb). Image n's pixel (h, w) lives at
+// (n*Hb + top + h)*Wb + left + w; everything else is zero. Because the right padding of a row is
+// the left padding of the next one and the bottom padding of an image is the top padding of the
+// next, an output pixel (n, oh, ow) sits at flat position j = (n*Hb + oh)*Wb + ow and its tap
+// (c, r, q) reads xp[c*L + r*Wb + q + j]: row kd = (c, r, q) of the im2col matrix is the plane
+// shifted by off[kd]. So Y (M x J) = A (M x Kd) * B with B[kd][j] = src[off[kd] + j] needs no
+// im2col or B packing at all; the micro-kernels load B vectors straight from the planes. Positions
+// whose (oh, ow) fall outside the output are computed and then dropped by the scatter.
+// The weight gradient is the matching dot-product form dA[m][kd] = sum_j G[m][j] src[off[kd]+j]
+// with G the output gradient in the same layout (zero at the dropped positions).
+// ================================================================================================
+
+/// Block geometry for one stride-1 convolution pass.
+struct Planar {
+  int N = 0, Hb = 0, Wb = 0;
+  int64_t J = 0;  // N * Hb * Wb
+  int64_t L = 0;  // plane stride (floats)
+};
+
+/// Short row copies: glibc memcpy calls dominate for 4..16-float rows, so copy inline.
+using RowCopy = void (*)(float* dst, const float* src, int n);
+
+inline void row_copy_generic(float* dst, const float* src, int n) { std::memcpy(dst, src, sizeof(float) * n); }
+
+#if EMBER_CPU_X86
+__attribute__((target("avx512f"))) inline void row_copy_avx512(float* dst, const float* src, int n) {
+  int i = 0;
+  for (; i + 16 <= n; i += 16) _mm512_storeu_ps(dst + i, _mm512_loadu_ps(src + i));
+  if (i < n) {
+    const __mmask16 m = static_cast<__mmask16>((1u << (n - i)) - 1u);
+    _mm512_mask_storeu_ps(dst + i, m, _mm512_maskz_loadu_ps(m, src + i));
+  }
+}
+#endif
+
+inline RowCopy row_copy_for(Isa isa) {
+#if EMBER_CPU_X86
+  if (isa == Isa::avx512) return &row_copy_avx512;
+#endif
+  (void)isa;
+  return &row_copy_generic;
+}
+
+/// Copies x (N, C, h, w) into planes (C, N*Hb, Wb) with the image at (top, left) of its block and
+/// zeros elsewhere, plus a zero tail up to L.
+/// When `sums` is non-null it also receives sums[c] = the sum of channel c over all images
+/// (16 interleaved lanes folded at the end: a fixed order, so deterministic).
+inline void to_planar(int N, int C, int h, int w, int top, int left, const Planar& pl, const float* x,
+                      float* xp, float* sums = nullptr) {
+  const RowCopy copy = row_copy_for(active_isa());
+  parallel_for(C, 1, [&](int64_t cb, int64_t ce) {
+    for (int64_t c = cb; c < ce; ++c) {
+      float* plane = xp + c * pl.L;
+      float lanes[16] = {};
+      for (int n = 0; n < N; ++n) {
+        float* blk = plane + static_cast<int64_t>(n) * pl.Hb * pl.Wb;
+        const float* src = x + (static_cast<int64_t>(n) * C + c) * h * w;
+        std::memset(blk, 0, sizeof(float) * static_cast<size_t>(top) * pl.Wb);
+        for (int i = 0; i < h; ++i) {
+          float* row = blk + static_cast<int64_t>(top + i) * pl.Wb;
+          for (int k = 0; k < left; ++k) row[k] = 0.f;
+          copy(row + left, src + static_cast<int64_t>(i) * w, w);
+          for (int k = left + w; k < pl.Wb; ++k) row[k] = 0.f;
+          if (sums) {
+            // The row's zero padding adds nothing; sum whole 16-float groups of the row.
+            const float* rr = row + left;
+            int k = 0;
+            for (; k + 16 <= w; k += 16)
+              for (int l = 0; l < 16; ++l) lanes[l] += rr[k + l];
+            for (int l = 0; k + l < w; ++l) lanes[l] += rr[k + l];
+          }
+        }
+        const int rest = pl.Hb - top - h;
+        if (rest > 0)
+          std::memset(blk + static_cast<int64_t>(top + h) * pl.Wb, 0,
+                      sizeof(float) * static_cast<size_t>(rest) * pl.Wb);
+      }
+      std::memset(plane + pl.J, 0, sizeof(float) * static_cast<size_t>(pl.L - pl.J));
+      if (sums) {
+        double t = 0.0;
+        for (int l = 0; l < 16; ++l) t += lanes[l];
+        sums[c] = static_cast<float>(t);
+      }
+    }
+  });
+}
+
+// ---- forward micro-kernels: C[i][0..NR) (+)= sum_k pa[k*as + i] * src[off[k] + 0..NR) ----------
+using ImplicitKernel = void (*)(int kc, const float* pa, int as, const int* off, const float* src,
+                                float* c, int64_t ldc, bool acc_in);
+
+template <int MR, int NR>
+inline void ik_generic(int kc, const float* pa, int as, const int* off, const float* src, float* c,
+                       int64_t ldc, bool acc_in) {
+  float acc[MR][NR];
+  for (int i = 0; i < MR; ++i)
+    for (int j = 0; j < NR; ++j) acc[i][j] = acc_in ? c[i * ldc + j] : 0.f;
+  for (int k = 0; k < kc; ++k) {
+    const float* b = src + off[k];
+    const float* a = pa + k * as;
+    for (int i = 0; i < MR; ++i) {
+      const float ai = a[i];
+      for (int j = 0; j < NR; ++j) acc[i][j] += ai * b[j];
+    }
+  }
+  for (int i = 0; i < MR; ++i)
+    for (int j = 0; j < NR; ++j) c[i * ldc + j] = acc[i][j];
+}
+
+#if EMBER_CPU_X86
+template <int MR>
+__attribute__((target("avx2,fma"))) inline void ik_avx2(int kc, const float* pa, int as,
+                                                        const int* off, const float* src, float* c,
+                                                        int64_t ldc, bool acc_in) {
+  __m256 acc[MR][3];
+EMBER_CPU_UNROLL(8)
+  for (int i = 0; i < MR; ++i) {
+    acc[i][0] = acc_in ? _mm256_loadu_ps(c + i * ldc) : _mm256_setzero_ps();
+    acc[i][1] = acc_in ? _mm256_loadu_ps(c + i * ldc + 8) : _mm256_setzero_ps();
+    acc[i][2] = acc_in ? _mm256_loadu_ps(c + i * ldc + 16) : _mm256_setzero_ps();
+  }
+  for (int k = 0; k < kc; ++k) {
+    const float* b = src + off[k];
+    const __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8), b2 = _mm256_loadu_ps(b + 16);
+EMBER_CPU_UNROLL(8)
+    for (int i = 0; i < MR; ++i) {
+      const __m256 a = _mm256_broadcast_ss(pa + i);
+      acc[i][0] = _mm256_fmadd_ps(a, b0, acc[i][0]);
+      acc[i][1] = _mm256_fmadd_ps(a, b1, acc[i][1]);
+      acc[i][2] = _mm256_fmadd_ps(a, b2, acc[i][2]);
+    }
+    pa += as;
+  }
+EMBER_CPU_UNROLL(8)
+  for (int i = 0; i < MR; ++i) {
+    _mm256_storeu_ps(c + i * ldc, acc[i][0]);
+    _mm256_storeu_ps(c + i * ldc + 8, acc[i][1]);
+    _mm256_storeu_ps(c + i * ldc + 16, acc[i][2]);
+  }
+}
+
+template <int MR>
+__attribute__((target("avx512f"))) inline void ik_avx512(int kc, const float* pa, int as,
+                                                          const int* off, const float* src,
+                                                          float* c, int64_t ldc, bool acc_in) {
+  __m512 acc[MR][3];
+EMBER_CPU_UNROLL(8)
+  for (int i = 0; i < MR; ++i) {
+    acc[i][0] = acc_in ? _mm512_loadu_ps(c + i * ldc) : _mm512_setzero_ps();
+    acc[i][1] = acc_in ? _mm512_loadu_ps(c + i * ldc + 16) : _mm512_setzero_ps();
+    acc[i][2] = acc_in ? _mm512_loadu_ps(c + i * ldc + 32) : _mm512_setzero_ps();
+  }
+  for (int k = 0; k < kc; ++k) {
+    const float* b = src + off[k];
+    const __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16), b2 = _mm512_loadu_ps(b + 32);
+EMBER_CPU_UNROLL(8)
+    for (int i = 0; i < MR; ++i) {
+      const __m512 a = _mm512_set1_ps(pa[i]);
+      acc[i][0] = _mm512_fmadd_ps(a, b0, acc[i][0]);
+      acc[i][1] = _mm512_fmadd_ps(a, b1, acc[i][1]);
+      acc[i][2] = _mm512_fmadd_ps(a, b2, acc[i][2]);
+    }
+    pa += as;
+  }
+EMBER_CPU_UNROLL(8)
+  for (int i = 0; i < MR; ++i) {
+    _mm512_storeu_ps(c + i * ldc, acc[i][0]);
+    _mm512_storeu_ps(c + i * ldc + 16, acc[i][1]);
+    _mm512_storeu_ps(c + i * ldc + 32, acc[i][2]);
+  }
+}
+#endif
+
+// ---- B-tile packers: pb[k*NR + v] = src[off[k] + v] for v < NR ------------------------------
+using ImplicitPack = void (*)(int kc, const int* off, const float* src, float* pb);
+
+template <int NR>
+inline void ip_generic(int kc, const int* off, const float* src, float* pb) {
+  for (int k = 0; k < kc; ++k) {
+    const float* from = src + off[k];
+    float* to = pb + k * NR;
+    for (int v = 0; v < NR; ++v) to[v] = from[v];
+  }
+}
+
+#if EMBER_CPU_X86
+__attribute__((target("avx2"))) inline void ip_avx2_24(int kc, const int* off, const float* src,
+                                                       float* pb) {
+  for (int k = 0; k < kc; ++k) {
+    const float* from = src + off[k];
+    float* to = pb + k * 24;
+    _mm256_storeu_ps(to, _mm256_loadu_ps(from));
+    _mm256_storeu_ps(to + 8, _mm256_loadu_ps(from + 8));
+    _mm256_storeu_ps(to + 16, _mm256_loadu_ps(from + 16));
+  }
+}
+
+__attribute__((target("avx512f"))) inline void ip_avx512_48(int kc, const int* off,
+                                                             const float* src, float* pb) {
+  for (int k = 0; k < kc; ++k) {
+    const float* from = src + off[k];
+    float* to = pb + k * 48;
+    _mm512_storeu_ps(to, _mm512_loadu_ps(from));
+    _mm512_storeu_ps(to + 16, _mm512_loadu_ps(from + 16));
+    _mm512_storeu_ps(to + 32, _mm512_loadu_ps(from + 32));
+  }
+}
+#endif
+
+// ---- weight-gradient micro-kernels: out[i*TK + t] = sum_{j<len} a[i][j] * b[t][j] ------------
+// len is a multiple of 16.
+using DotKernel = void (*)(int64_t len, const float* const* a, const float* const* b, float* out);
+
+template <int TM, int TK>
+inline void dk_generic(int64_t len, const float* const* a, const float* const* b, float* out) {
+  constexpr int V = 8;
+  float acc[TM][TK][V] = {};
+  for (int64_t j = 0; j < len; j += V)
+    for (int i = 0; i < TM; ++i)
+      for (int t = 0; t < TK; ++t)
+        for (int v = 0; v < V; ++v) acc[i][t][v] += a[i][j + v] * b[t][j + v];
+  for (int i = 0; i < TM; ++i)
+    for (int t = 0; t < TK; ++t) {
+      float s = 0.f;
+      for (int v = 0; v < V; ++v) s += acc[i][t][v];
+      out[i * TK + t] = s;
+    }
+}
+
+#if EMBER_CPU_X86
+__attribute__((target("avx2,fma"))) inline void dk_avx2_3x3(int64_t len, const float* const* a,
+                                                            const float* const* b, float* out) {
+  __m256 acc[3][3];
+  for (int i = 0; i < 3; ++i)
+    for (int t = 0; t < 3; ++t) acc[i][t] = _mm256_setzero_ps();
+  const float *a0 = a[0], *a1 = a[1], *a2 = a[2], *p0 = b[0], *p1 = b[1], *p2 = b[2];
+  for (int64_t j = 0; j < len; j += 8) {
+    const __m256 x0 = _mm256_loadu_ps(a0 + j), x1 = _mm256_loadu_ps(a1 + j), x2 = _mm256_loadu_ps(a2 + j);
+    __m256 y = _mm256_loadu_ps(p0 + j);
+    acc[0][0] = _mm256_fmadd_ps(x0, y, acc[0][0]);
+    acc[1][0] = _mm256_fmadd_ps(x1, y, acc[1][0]);
+    acc[2][0] = _mm256_fmadd_ps(x2, y, acc[2][0]);
+    y = _mm256_loadu_ps(p1 + j);
+    acc[0][1] = _mm256_fmadd_ps(x0, y, acc[0][1]);
+    acc[1][1] = _mm256_fmadd_ps(x1, y, acc[1][1]);
+    acc[2][1] = _mm256_fmadd_ps(x2, y, acc[2][1]);
+    y = _mm256_loadu_ps(p2 + j);
+    acc[0][2] = _mm256_fmadd_ps(x0, y, acc[0][2]);
+    acc[1][2] = _mm256_fmadd_ps(x1, y, acc[1][2]);
+    acc[2][2] = _mm256_fmadd_ps(x2, y, acc[2][2]);
+  }
+  for (int i = 0; i < 3; ++i)
+    for (int t = 0; t < 3; ++t) {
+      const __m128 lo = _mm256_castps256_ps128(acc[i][t]), hi = _mm256_extractf128_ps(acc[i][t], 1);
+      __m128 s = _mm_add_ps(lo, hi);
+      s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+      s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
+      out[i * 3 + t] = _mm_cvtss_f32(s);
+    }
+}
+
+// GCC 12's AVX-512 reduction/extract intrinsics use a self-initialised "undefined" vector that
+// trips -Wuninitialized once inlined; the warning is spurious, so silence it for this helper.
+#if defined(__GNUC__) && !defined(__clang__) && !defined(__CUDACC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+__attribute__((target("avx512f"))) inline float hsum_avx512(__m512 v) {
+  return _mm512_reduce_add_ps(v);
+}
+#if defined(__GNUC__) && !defined(__clang__) && !defined(__CUDACC__)
+#pragma GCC diagnostic pop
+#endif
+
+__attribute__((target("avx512f"))) inline void dk_avx512_4x6(int64_t len, const float* const* a,
+                                                             const float* const* b, float* out) {
+  __m512 acc[4][6];
+EMBER_CPU_UNROLL(4)
+  for (int i = 0; i < 4; ++i)
+EMBER_CPU_UNROLL(6)
+    for (int t = 0; t < 6; ++t) acc[i][t] = _mm512_setzero_ps();
+  const float *a0 = a[0], *a1 = a[1], *a2 = a[2], *a3 = a[3];
+  const float *p0 = b[0], *p1 = b[1], *p2 = b[2], *p3 = b[3], *p4 = b[4], *p5 = b[5];
+  for (int64_t j = 0; j < len; j += 16) {
+    const __m512 x0 = _mm512_loadu_ps(a0 + j), x1 = _mm512_loadu_ps(a1 + j);
+    const __m512 x2 = _mm512_loadu_ps(a2 + j), x3 = _mm512_loadu_ps(a3 + j);
+    const float* ps[6] = {p0, p1, p2, p3, p4, p5};
+EMBER_CPU_UNROLL(6)
+    for (int t = 0; t < 6; ++t) {
+      const __m512 y = _mm512_loadu_ps(ps[t] + j);
+      acc[0][t] = _mm512_fmadd_ps(x0, y, acc[0][t]);
+      acc[1][t] = _mm512_fmadd_ps(x1, y, acc[1][t]);
+      acc[2][t] = _mm512_fmadd_ps(x2, y, acc[2][t]);
+      acc[3][t] = _mm512_fmadd_ps(x3, y, acc[3][t]);
+    }
+  }
+EMBER_CPU_UNROLL(4)
+  for (int i = 0; i < 4; ++i)
+EMBER_CPU_UNROLL(6)
+    for (int t = 0; t < 6; ++t) out[i * 6 + t] = hsum_avx512(acc[i][t]);
+}
+#endif
+
+struct ImplicitConfig {
+  int mr, nr;                 // forward register tile (rows x positions)
+  ImplicitKernel kern[9];     // kern[m] handles m rows (1 <= m <= mr)
+  int tm, tk;                 // weight-gradient tile
+  DotKernel dot;
+  ImplicitPack pack;          // B-tile packer for nr positions
+};
+
+inline ImplicitConfig implicit_config(Isa isa) {
+#if EMBER_CPU_X86
+  if (isa == Isa::avx512)
+    return {8, 48,
+            {nullptr, &ik_avx512<1>, &ik_avx512<2>, &ik_avx512<3>, &ik_avx512<4>, &ik_avx512<5>,
+             &ik_avx512<6>, &ik_avx512<7>, &ik_avx512<8>},
+            4, 6, &dk_avx512_4x6, &ip_avx512_48};
+  if (isa == Isa::avx2)
+    return {4, 24,
+            {nullptr, &ik_avx2<1>, &ik_avx2<2>, &ik_avx2<3>, &ik_avx2<4>, nullptr, nullptr, nullptr,
+             nullptr},
+            3, 3, &dk_avx2_3x3, &ip_avx2_24};
+#endif
+  (void)isa;
+  return {4, 16,
+          {nullptr, &ik_generic<1, 16>, &ik_generic<2, 16>, &ik_generic<3, 16>, &ik_generic<4, 16>,
+           nullptr, nullptr, nullptr, nullptr},
+          2, 3, &dk_generic<2, 3>, &ip_generic<16>};
+}
+
+inline int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
+
+/// Where computed position j = (n*Hb + i)*Wb + jj lands in the (N, M, OH, OW) output: row
+/// st*i + r0, column st*jj + c0, dropped unless both fall inside the output.
+struct OutMap {
+  int M, OH, OW;
+  int Hb, Wb;
+  int64_t J;  // N*Hb*Wb: positions at or beyond are padding
+  int st = 1, r0 = 0, c0 = 0;
+};
+
+/// y[n][m][row][col] = cbuf[m][j - j0] (+ bias[m]) for the valid positions j in [j0, j0 + jc).
+inline void scatter_rows(const OutMap& om, int64_t j0, int64_t jc, const float* cbuf, int64_t ldc,
+                         const float* bias, float* y) {
+  const int64_t blk = static_cast<int64_t>(om.Hb) * om.Wb;
+  const int64_t plane = static_cast<int64_t>(om.OH) * om.OW;
+  const int64_t jend = std::min(j0 + jc, om.J);
+  const int st = om.st;
+  // Valid block columns: 0 <= st*jj + c0 < OW.
+  const int jj_lo = om.c0 >= 0 ? 0 : (-om.c0 + st - 1) / st;
+  const int jj_hi = std::min(om.Wb, om.OW - om.c0 <= 0 ? 0 : (om.OW - om.c0 + st - 1) / st);
+  int64_t j = j0;
+  while (j < jend) {
+    const int64_t n = j / blk, rem = j % blk;
+    const int i = static_cast<int>(rem / om.Wb), jj = static_cast<int>(rem % om.Wb);
+    const int64_t seg = std::min<int64_t>(om.Wb - jj, jend - j);
+    const int row = st * i + om.r0;
+    const int lo = std::max(jj, jj_lo), hi = static_cast<int>(std::min<int64_t>(jj + seg, jj_hi));
+    if (row >= 0 && row < om.OH && lo < hi) {
+      const int64_t len = hi - lo;
+      const float* src = cbuf + (j - j0) + (lo - jj);
+      float* dst = y + n * om.M * plane + static_cast<int64_t>(row) * om.OW + st * lo + om.c0;
+      for (int m = 0; m < om.M; ++m) {
+        const float* sm = src + m * ldc;
+        float* d = dst + m * plane;
+        const float bm = bias ? bias[m] : 0.f;
+        if (st == 1) {
+          for (int64_t t = 0; t < len; ++t) d[t] = sm[t] + bm;
+        } else {
+          for (int64_t t = 0; t < len; ++t) d[t * st] = sm[t] + bm;
+        }
+      }
+    }
+    j += seg;
+  }
+}
+
+/// Y = A * B (see the section comment) scattered through `om`. apack holds A as ceil(M/mr)
+/// strips of Kd x mr (zero-padded rows). src must be readable up to off_max + round_up(J, nr).
+inline void implicit_forward(const ImplicitConfig& cfg, int M, int Kd, const float* apack,
+                             const int* off, const float* src, const OutMap& om, const float* bias,
+                             float* y) {
+  const int NR = cfg.nr, MR = cfg.mr;
+  const int64_t JC = round_up(384, NR);
+  const int KC = 128;
+  const int64_t Jp = round_up(om.J, NR);
+  const int64_t chunks = (Jp + JC - 1) / JC;
+  parallel_for(chunks, 1, [&](int64_t cb, int64_t ce) {
+    float* cbuf = detail::thread_scratch(7, static_cast<size_t>(round_up(M, MR)) * JC);
+    // B tile packed contiguously (kc x NR): it stays in L1 while every A strip passes over it.
+    float* pb = detail::thread_scratch(10, static_cast<size_t>(KC) * NR + KC);
+    int* poff = reinterpret_cast<int*>(pb + static_cast<size_t>(KC) * NR);
+    for (int k = 0; k < KC; ++k) poff[k] = k * NR;
+    for (int64_t ch = cb; ch < ce; ++ch) {
+      const int64_t j0 = ch * JC, jc = std::min(JC, Jp - j0);
+      if (Kd == 0)
+        for (int m = 0; m < M; ++m) std::fill(cbuf + m * JC, cbuf + m * JC + jc, 0.f);
+      for (int64_t jt = 0; jt < jc; jt += NR) {
+        for (int k0 = 0; k0 < Kd; k0 += KC) {
+          const int kc = std::min(KC, Kd - k0);
+          cfg.pack(kc, off + k0, src + j0 + jt, pb);
+          for (int m0 = 0; m0 < M; m0 += MR) {
+            const int mr = std::min(MR, M - m0);
+            const float* pa = apack + static_cast<int64_t>(m0) * Kd + static_cast<int64_t>(k0) * MR;
+            cfg.kern[mr](kc, pa, MR, poff, pb, cbuf + m0 * JC + jt, JC, k0 > 0);
+          }
+        }
+      }
+      scatter_rows(om, j0, jc, cbuf, JC, bias, y);
+    }
+  });
+}
+
+/// Packs A (M x Kd, element wget(m, kd)) into mr-row strips, Kd-major inside a strip.
+template <class WGet>
+inline void pack_implicit_a(int M, int Kd, int MR, WGet wget, float* dst) {
+  for (int m0 = 0; m0 < M; m0 += MR) {
+    float* d = dst + static_cast<int64_t>(m0) * Kd;
+    for (int kd = 0; kd < Kd; ++kd)
+      for (int i = 0; i < MR; ++i) d[kd * MR + i] = (m0 + i < M) ? wget(m0 + i, kd) : 0.f;
+  }
+}
+
+/// dw[m][kd] = sum_j g[m*LG + j] * src[off[kd] + j] over j < Jp (multiple of 16). Threads take
+/// contiguous j ranges; their partial sums are added in thread order (deterministic).
+inline void implicit_weight_grad(const ImplicitConfig& cfg, int M, int Kd, const float* g,
+                                 int64_t LG, const int* off, const float* src, int64_t Jp,
+                                 float* dw) {
+  const int TM = cfg.tm, TK = cfg.tk;
+  const int64_t units = Jp / 16;
+  const int parts = static_cast<int>(std::max<int64_t>(
+      1, std::min<int64_t>(ThreadPool::in_worker() ? 1 : num_threads(), units / 64)));
+  const int64_t wsz = static_cast<int64_t>(M) * Kd;
+  float* partial = detail::thread_scratch(3, static_cast<size_t>(wsz) * parts);
+  const int64_t JC = 1024;
+  parallel_for(parts, 1, [&](int64_t pb, int64_t pe) {
+    float* zero = detail::thread_scratch(8, JC);
+    std::memset(zero, 0, sizeof(float) * JC);
+    for (int64_t p = pb; p < pe; ++p) {
+      float* acc = partial + p * wsz;
+      std::fill(acc, acc + wsz, 0.f);
+      const int64_t j0 = units * p / parts * 16, j1 = units * (p + 1) / parts * 16;
+      for (int64_t jc0 = j0; jc0 < j1; jc0 += JC) {
+        const int64_t len = std::min(JC, j1 - jc0);
+        // The TK source rows stay in L1 while all gradient rows stream past them from L2.
+        for (int k0 = 0; k0 < Kd; k0 += TK) {
+          const float* bp[8];
+          for (int t = 0; t < TK; ++t) bp[t] = k0 + t < Kd ? src + off[k0 + t] + jc0 : zero;
+          for (int m0 = 0; m0 < M; m0 += TM) {
+            const float* ap[8];
+            for (int i = 0; i < TM; ++i) ap[i] = m0 + i < M ? g + (m0 + i) * LG + jc0 : zero;
+            float out[64];
+            cfg.dot(len, ap, bp, out);
+            for (int i = 0; i < TM && m0 + i < M; ++i)
+              for (int t = 0; t < TK && k0 + t < Kd; ++t)
+                acc[static_cast<int64_t>(m0 + i) * Kd + k0 + t] += out[i * TK + t];
+          }
+        }
+      }
+    }
+  });
+  std::memcpy(dw, partial, sizeof(float) * wsz);
+  for (int p = 1; p < parts; ++p) {
+    const float* q = partial + p * wsz;
+    for (int64_t i = 0; i < wsz; ++i) dw[i] += q[i];
+  }
+}
+
+/// Geometry of the planar layout for a stride-1 pass with input h x w, padding (ph, pw), kernel
+/// R x S and output oh x ow; `extra` positions beyond J must stay readable.
+inline Planar make_planar(int N, int h, int w, int ph, int pw, int R, int S, int oh, int ow,
+                          int64_t extra) {
+  Planar p;
+  p.N = N;
+  p.Hb = std::max(h + ph, oh);
+  p.Wb = std::max(w + pw, ow);
+  p.J = static_cast<int64_t>(N) * p.Hb * p.Wb;
+  const int64_t max_off = static_cast<int64_t>(R - 1 + ph) * p.Wb + S + pw;
+  p.L = round_up(p.J + extra + max_off + 16, 16);
+  return p;
+}
+
+/// Strided variant: plane ((c*st + a)*st + b) holds the phase image P[i][j] = xpad[st*i + a][st*j + b]
+/// of the zero-padded input (xpad = x shifted by pad), so tap (c, r, q) of output (oh, ow) reads
+/// plane (c, r%st, q%st) at (oh + r/st, ow + q/st): again a pure shift.
+inline void to_phase_planar(int N, int C, int H, int W, int pad, int st, const Planar& pl,
+                            const float* x, float* xp) {
+  parallel_for(static_cast<int64_t>(C) * st * st, 1, [&](int64_t pb, int64_t pe) {
+    for (int64_t pidx = pb; pidx < pe; ++pidx) {
+      const int c = static_cast<int>(pidx / (st * st)), a = static_cast<int>(pidx / st % st),
+                b = static_cast<int>(pidx % st);
+      float* plane = xp + pidx * pl.L;
+      for (int n = 0; n < N; ++n) {
+        const float* src = x + (static_cast<int64_t>(n) * C + c) * H * W;
+        for (int i = 0; i < pl.Hb; ++i) {
+          float* row = plane + (static_cast<int64_t>(n) * pl.Hb + i) * pl.Wb;
+          const int h = st * i + a - pad;
+          if (h < 0 || h >= H) {
+            for (int j = 0; j < pl.Wb; ++j) row[j] = 0.f;
+            continue;
+          }
+          const float* srow = src + static_cast<int64_t>(h) * W;
+          for (int j = 0; j < pl.Wb; ++j) {
+            const int w = st * j + b - pad;
+            row[j] = (w >= 0 && w < W) ? srow[w] : 0.f;
+          }
+        }
+      }
+      std::memset(plane + pl.J, 0, sizeof(float) * static_cast<size_t>(pl.L - pl.J));
+    }
+  });
+}
+
+/// Planar geometry + tap offsets of a strided (st >= 2) convolution's input.
+inline Planar strided_planar(const Conv2dShape& s, int64_t extra) {
+  Planar p;
+  p.N = s.N;
+  p.Hb = std::max((s.H + 2 * s.pad + s.stride - 1) / s.stride, s.OH);
+  p.Wb = std::max((s.W + 2 * s.pad + s.stride - 1) / s.stride, s.OW);
+  p.J = static_cast<int64_t>(s.N) * p.Hb * p.Wb;
+  const int64_t max_off = static_cast<int64_t>((s.R - 1) / s.stride + 1) * p.Wb + s.S;
+  p.L = round_up(p.J + extra + max_off + 16, 16);
+  return p;
+}
+
+inline void strided_offsets(const Conv2dShape& s, const Planar& pl, int* off) {
+  const int st = s.stride;
+  for (int c = 0; c < s.C; ++c)
+    for (int r = 0; r < s.R; ++r)
+      for (int q = 0; q < s.S; ++q)
+        off[(c * s.R + r) * s.S + q] = static_cast<int>(((c * st + r % st) * st + q % st) * pl.L +
+                                                        (r / st) * pl.Wb + q / st);
+}
+
+inline bool strided_ok(const Conv2dShape& s) {
+  if (s.stride < 2 || s.pad < 0) return false;
+  const Planar pl = strided_planar(s, 64);
+  return static_cast<double>(pl.L) * s.C * s.stride * s.stride < 2.0e9 &&
+         static_cast<double>(pl.L) * s.K < 2.0e9;
+}
+
+inline void strided_conv_forward(const Conv2dShape& s, const float* x, const float* w,
+                                 const float* b, float* y) {
+  const ImplicitConfig cfg = implicit_config(active_isa());
+  const int Kd = s.C * s.R * s.S;
+  const Planar pl = strided_planar(s, cfg.nr);
+  float* xp = detail::thread_scratch(4, static_cast<size_t>(pl.L) * s.C * s.stride * s.stride);
+  to_phase_planar(s.N, s.C, s.H, s.W, s.pad, s.stride, pl, x, xp);
+  int* off = reinterpret_cast<int*>(detail::thread_scratch(5, Kd));
+  strided_offsets(s, pl, off);
+  float* apack = detail::thread_scratch(6, static_cast<size_t>(round_up(s.K, cfg.mr)) * Kd);
+  pack_implicit_a(s.K, Kd, cfg.mr, [&](int m, int kd) { return w[static_cast<int64_t>(m) * Kd + kd]; },
+                  apack);
+  const OutMap om{s.K, s.OH, s.OW, pl.Hb, pl.Wb, pl.J};
+  implicit_forward(cfg, s.K, Kd, apack, off, xp, om, b, y);
+}
+
+/// Strided input gradient, one output phase (a, b) at a time: rows ih with ih + pad = st*i + a
+/// only see taps r = a + st*t, so each phase is a stride-1 correlation of dy with a sub-kernel,
+/// again a pure shift of one planar copy of dy (padded by T-1 rows / U-1 columns on top / left).
+inline void strided_conv_backward_input(const Conv2dShape& s, const float* dy, const float* w,
+                                        float* dx, const float* bias) {
+  const ImplicitConfig cfg = implicit_config(active_isa());
+  const int st = s.stride;
+  const int T = (s.R + st - 1) / st, U = (s.S + st - 1) / st;
+  Planar pl;
+  pl.N = s.N;
+  pl.Hb = std::max(T - 1 + s.OH, (s.H - 1 + s.pad) / st + 1);
+  pl.Wb = std::max(U - 1 + s.OW, (s.W - 1 + s.pad) / st + 1);
+  pl.J = static_cast<int64_t>(s.N) * pl.Hb * pl.Wb;
+  pl.L = round_up(pl.J + cfg.nr + static_cast<int64_t>(T + 1) * pl.Wb + U + 16, 16);
+  float* gp = detail::thread_scratch(4, static_cast<size_t>(pl.L) * s.K);
+  to_planar(s.N, s.K, s.OH, s.OW, T - 1, U - 1, pl, dy, gp);
+  int* off = reinterpret_cast<int*>(detail::thread_scratch(5, static_cast<size_t>(s.K) * T * U));
+  float* apack =
+      detail::thread_scratch(6, static_cast<size_t>(round_up(s.C, cfg.mr)) * s.K * T * U);
+  for (int a = 0; a < st; ++a) {
+    const int Ta = a < s.R ? (s.R - a + st - 1) / st : 0;
+    for (int b = 0; b < st; ++b) {
+      const int Ub = b < s.S ? (s.S - b + st - 1) / st : 0;
+      const int Kd = s.K * Ta * Ub;
+      for (int k = 0; k < s.K; ++k)
+        for (int t = 0; t < Ta; ++t)
+          for (int u = 0; u < Ub; ++u)
+            off[(k * Ta + t) * Ub + u] =
+                static_cast<int>(k * pl.L + (T - 1 - t) * pl.Wb + (U - 1 - u));
+      pack_implicit_a(s.C, Kd, cfg.mr,
+                      [&](int c, int kd) {
+                        const int k = kd / (Ta * Ub), tu = kd % (Ta * Ub);
+                        const int r = a + st * (tu / Ub), q = b + st * (tu % Ub);
+                        return w[((static_cast<int64_t>(k) * s.C + c) * s.R + r) * s.S + q];
+                      },
+                      apack);
+      OutMap om{s.C, s.H, s.W, pl.Hb, pl.Wb, pl.J};
+      om.st = st;
+      om.r0 = a - s.pad;
+      om.c0 = b - s.pad;
+      implicit_forward(cfg, s.C, Kd, apack, off, gp, om, bias, dx);  // phases are disjoint
+    }
+  }
+}
+
+inline bool strided_bwi_ok(const Conv2dShape& s) {
+  // With few input channels (the M of each phase GEMM) the phases are memory-bound and the
+  // per-image im2col path measured faster (e.g. the U-Net's 64->16 up-convolution).
+  if (s.stride < 2 || s.pad < 0 || s.pad >= s.stride * 4 || s.C < 32) return false;
+  const double plane = (static_cast<double>(s.N) * (s.OH + s.H / s.stride + s.R + 2) + 4) *
+                           (s.OW + s.W / s.stride + s.S + 2) + 256;
+  return plane * std::max(s.C, s.K) < 2.0e9;
+}
+
+inline bool implicit_ok(const Conv2dShape& s) {
+  if (s.stride != 1 || s.pad < 0 || s.pad > s.R - 1 || s.pad > s.S - 1) return false;
+  // Tap offsets are 32-bit: keep every planar buffer well below 2^31 floats.
+  const double plane = (static_cast<double>(s.N) * (s.H + s.R + 1) + s.R + 2) * (s.W + s.S + 1) + 256;
+  return plane * std::max(s.C, s.K) < 2.0e9;
+}
+
+/// Stride-1 forward: y = conv(x, w) + b.
+inline void implicit_conv_forward(const Conv2dShape& s, const float* x, const float* w,
+                                  const float* b, float* y) {
+  const ImplicitConfig cfg = implicit_config(active_isa());
+  const int Kd = s.C * s.R * s.S;
+  const Planar pl = make_planar(s.N, s.H, s.W, s.pad, s.pad, s.R, s.S, s.OH, s.OW, cfg.nr);
+  float* xp = detail::thread_scratch(4, static_cast<size_t>(pl.L) * s.C);
+  to_planar(s.N, s.C, s.H, s.W, s.pad, s.pad, pl, x, xp);
+  int* off = reinterpret_cast<int*>(detail::thread_scratch(5, Kd));
+  for (int c = 0; c < s.C; ++c)
+    for (int r = 0; r < s.R; ++r)
+      for (int q = 0; q < s.S; ++q)
+        off[(c * s.R + r) * s.S + q] = static_cast<int>(c * pl.L + r * pl.Wb + q);
+  float* apack = detail::thread_scratch(6, static_cast<size_t>(round_up(s.K, cfg.mr)) * Kd);
+  pack_implicit_a(s.K, Kd, cfg.mr, [&](int m, int kd) { return w[static_cast<int64_t>(m) * Kd + kd]; },
+                  apack);
+  const OutMap om{s.K, s.OH, s.OW, pl.Hb, pl.Wb, pl.J};
+  implicit_forward(cfg, s.K, Kd, apack, off, xp, om, b, y);
+}
+
+/// Stride-1 input gradient: dx = full correlation of dy with the flipped, transposed weight.
+inline void implicit_conv_backward_input(const Conv2dShape& s, const float* dy, const float* w,
+                                         float* dx, const float* bias) {
+  const ImplicitConfig cfg = implicit_config(active_isa());
+  const int ph = s.R - 1 - s.pad, pw = s.S - 1 - s.pad;
+  const int Kd = s.K * s.R * s.S;
+  const int RS = s.R * s.S;
+  const Planar pl = make_planar(s.N, s.OH, s.OW, ph, pw, s.R, s.S, s.H, s.W, cfg.nr);
+  float* gp = detail::thread_scratch(4, static_cast<size_t>(pl.L) * s.K);
+  to_planar(s.N, s.K, s.OH, s.OW, ph, pw, pl, dy, gp);
+  int* off = reinterpret_cast<int*>(detail::thread_scratch(5, Kd));
+  for (int k = 0; k < s.K; ++k)
+    for (int r = 0; r < s.R; ++r)
+      for (int q = 0; q < s.S; ++q)
+        off[(k * s.R + r) * s.S + q] = static_cast<int>(k * pl.L + r * pl.Wb + q);
+  float* apack = detail::thread_scratch(6, static_cast<size_t>(round_up(s.C, cfg.mr)) * Kd);
+  pack_implicit_a(s.C, Kd, cfg.mr,
+                  [&](int c, int kd) {
+                    const int k = kd / RS, rq = kd % RS;
+                    const int r = rq / s.S, q = rq % s.S;
+                    return w[((static_cast<int64_t>(k) * s.C + c) * s.R + (s.R - 1 - r)) * s.S +
+                             (s.S - 1 - q)];
+                  },
+                  apack);
+  const OutMap om{s.C, s.H, s.W, pl.Hb, pl.Wb, pl.J};
+  implicit_forward(cfg, s.C, Kd, apack, off, gp, om, bias, dx);
+}
+
+/// Stride-1 weight gradient (and bias gradient when db is non-null).
+inline void implicit_conv_backward_weight(const Conv2dShape& s, const float* x, const float* dy,
+                                          float* dw, float* db) {
+  const ImplicitConfig cfg = implicit_config(active_isa());
+  const int Kd = s.C * s.R * s.S;
+  const Planar pl = make_planar(s.N, s.H, s.W, s.pad, s.pad, s.R, s.S, s.OH, s.OW, 16);
+  const int64_t Jp = round_up(pl.J, 16);
+  float* xp = detail::thread_scratch(4, static_cast<size_t>(pl.L) * s.C);
+  to_planar(s.N, s.C, s.H, s.W, s.pad, s.pad, pl, x, xp);
+  // dy in the same block geometry, image at the block's top-left, zero at dropped positions.
+  float* gp = detail::thread_scratch(9, static_cast<size_t>(pl.L) * s.K);
+  to_planar(s.N, s.K, s.OH, s.OW, 0, 0, pl, dy, gp, db);
+  int* off = reinterpret_cast<int*>(detail::thread_scratch(5, Kd));
+  for (int c = 0; c < s.C; ++c)
+    for (int r = 0; r < s.R; ++r)
+      for (int q = 0; q < s.S; ++q)
+        off[(c * s.R + r) * s.S + q] = static_cast<int>(c * pl.L + r * pl.Wb + q);
+  implicit_weight_grad(cfg, s.K, Kd, gp, pl.L, off, xp, Jp, dw);
+}
+
 }  // namespace conv_detail
 
 inline void conv2d_forward(ember::kernels::Conv2dShape s, const float* x, const float* w,
                            const float* b, float* y) {
   if (s.N <= 0 || s.K <= 0 || s.OH <= 0 || s.OW <= 0) return;
+  if (conv_detail::implicit_ok(s)) {
+    conv_detail::implicit_conv_forward(s, x, w, b, y);
+    return;
+  }
+  if (conv_detail::strided_ok(s)) {
+    conv_detail::strided_conv_forward(s, x, w, b, y);
+    return;
+  }
   conv_detail::generic_forward(s, x, w, y);
   conv_detail::add_channel_bias(s.N, s.K, static_cast<int64_t>(s.OH) * s.OW, b, y);
 }
 
+namespace conv_detail {
+/// dx = conv^T(dy, w) (+ bias[c] when non-null: the transposed convolution's forward).
+inline void backward_input(const Conv2dShape& s, const float* dy, const float* w, float* dx,
+                           const float* bias) {
+  if (s.N <= 0 || s.C <= 0 || s.H <= 0 || s.W <= 0) return;
+  if (implicit_ok(s)) {
+    implicit_conv_backward_input(s, dy, w, dx, bias);
+  } else if (strided_bwi_ok(s)) {
+    strided_conv_backward_input(s, dy, w, dx, bias);
+  } else {
+    generic_backward_input(s, dy, w, dx);
+    add_channel_bias(s.N, s.C, static_cast<int64_t>(s.H) * s.W, bias, dx);
+  }
+}
+}  // namespace conv_detail
+
 inline void conv2d_backward_input(ember::kernels::Conv2dShape s, const float* dy, const float* w,
                                   float* dx) {
-  if (s.N <= 0 || s.C <= 0 || s.H <= 0 || s.W <= 0) return;
-  conv_detail::generic_backward_input(s, dy, w, dx);
+  conv_detail::backward_input(s, dy, w, dx, nullptr);
 }
 
 inline void conv2d_backward_weight(ember::kernels::Conv2dShape s, const float* x, const float* dy,
@@ -198,6 +943,11 @@ inline void conv2d_backward_weight(ember::kernels::Conv2dShape s, const float* x
     if (db) std::fill(db, db + s.K, 0.f);
     return;
   }
+  if (conv_detail::implicit_ok(s)) {
+    conv_detail::implicit_conv_backward_weight(s, x, dy, dw, db);  // db fused into the dy copy
+    return;
+  }
+  // (for strided shapes the per-image gemm measured faster than the dot-product engine)
   conv_detail::generic_backward_weight(s, x, dy, dw);
   if (db) conv_detail::channel_sums(s.N, s.K, static_cast<int64_t>(s.OH) * s.OW, dy, db);
 }

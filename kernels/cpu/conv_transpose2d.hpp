@@ -42,8 +42,7 @@ inline ember::kernels::Conv2dShape as_conv(const ember::kernels::ConvTranspose2d
 inline void conv_transpose2d_forward(ember::kernels::ConvTranspose2dShape s, const float* x,
                                      const float* w, const float* b, float* y) {
   if (s.N <= 0 || s.K <= 0 || s.OH <= 0 || s.OW <= 0) return;
-  conv2d_backward_input(conv_detail::as_conv(s), x, w, y);
-  conv_detail::add_channel_bias(s.N, s.K, static_cast<int64_t>(s.OH) * s.OW, b, y);
+  conv_detail::backward_input(conv_detail::as_conv(s), x, w, y, b);  // bias fused where possible
 }
 
 inline void conv_transpose2d_backward_input(ember::kernels::ConvTranspose2dShape s,

@@ -42,10 +42,8 @@ inline void sgd_step(int64_t n, kernels::SgdParams p, float* param, const float*
 inline void adam_step(int64_t n, kernels::AdamParams p, float* param, const float* grad, float* m,
                       float* v) {
   const float beta1 = p.beta1, beta2 = p.beta2, eps = p.eps, wd = p.weight_decay;
-  const float one_minus_b1 = static_cast<float>(1.0 - double(beta1));
-  const float one_minus_b2 = static_cast<float>(1.0 - double(beta2));
-  const float step_size = static_cast<float>(double(p.lr) / double(p.bias_correction1));
-  const float bc2_sqrt = static_cast<float>(std::sqrt(double(p.bias_correction2)));
+  const float one_minus_b1 = p.one_minus_beta1, one_minus_b2 = p.one_minus_beta2;
+  const float step_size = p.step_size, bc2_sqrt = p.bias_correction2_sqrt;
   // Memory-bound (five streams); a plain loop, vectorisable where sqrt may be (-fno-math-errno).
   parallel_for(n, int64_t(1) << 14, [&](int64_t b, int64_t e) {
     for (int64_t i = b; i < e; ++i) {

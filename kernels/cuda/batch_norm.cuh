@@ -37,36 +37,56 @@ namespace bn_detail {
 
 // ---- elementwise passes ----
 
+/// Channel of flat element i of an (N, C, HW) tensor (Index: uint32_t when it fits, else 64-bit).
+template <class Index>
+EMBER_CUDA_HD int bn_channel(int64_t i, int C, int HW) {
+  return static_cast<int>((static_cast<Index>(i) / static_cast<Index>(HW)) % static_cast<Index>(C));
+}
+
+/// y = x*a + b (rounded separately, as the CPU; no FMA contraction).
+EMBER_CUDA_HD float bn_affine_one(float x, float a, float b) {
+#if defined(__CUDA_ARCH__)
+  return __fadd_rn(__fmul_rn(x, a), b);
+#else
+  return x * a + b;
+#endif
+}
+
+/// dx from the per-channel double coefficients {w, u, v}: u == v == 0 ? dy * float(w)
+/// : float(dy*w + x*u + v) (double, rounded separately as the CPU).
+EMBER_CUDA_HD float bn_dx_one(float x, float dy, const double* wuv) {
+  const double w = wuv[0], u = wuv[1], v = wuv[2];
+#if defined(__CUDA_ARCH__)
+  if (u == 0.0 && v == 0.0) return __fmul_rn(dy, static_cast<float>(w));
+  const double t = __dadd_rn(__dmul_rn(static_cast<double>(dy), w),
+                             __dmul_rn(static_cast<double>(x), u));
+  return static_cast<float>(__dadd_rn(t, v));
+#else
+  if (u == 0.0 && v == 0.0) return dy * static_cast<float>(w);
+  return static_cast<float>(static_cast<double>(dy) * w + static_cast<double>(x) * u + v);
+#endif
+}
+
 template <class Index>
 __global__ void __launch_bounds__(kThreads)
     bn_affine_kernel(int64_t total, int C, int HW, const float* x, const float* a, const float* b,
                      float* y) {
   const int64_t stride = int64_t(gridDim.x) * blockDim.x;
   for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += stride) {
-    const int c = static_cast<int>((static_cast<Index>(i) / static_cast<Index>(HW)) %
-                                   static_cast<Index>(C));
-    y[i] = __fadd_rn(__fmul_rn(x[i], a[c]), b[c]);
+    const int c = bn_channel<Index>(i, C, HW);
+    y[i] = bn_affine_one(x[i], a[c], b[c]);
   }
 }
 
-/// coef: per channel {w, u, v} (doubles). dx = u == 0 && v == 0 ? dy * float(w)
-/// : float(dy*w + x*u + v).
+/// coef: per channel {w, u, v} (doubles).
 template <class Index>
 __global__ void __launch_bounds__(kThreads)
     bn_dx_kernel(int64_t total, int C, int HW, const float* x, const float* dy,
                  const double* coef, float* dx) {
   const int64_t stride = int64_t(gridDim.x) * blockDim.x;
   for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += stride) {
-    const int c = static_cast<int>((static_cast<Index>(i) / static_cast<Index>(HW)) %
-                                   static_cast<Index>(C));
-    const double w = coef[3 * c], u = coef[3 * c + 1], v = coef[3 * c + 2];
-    if (u == 0.0 && v == 0.0) {
-      dx[i] = __fmul_rn(dy[i], static_cast<float>(w));
-    } else {
-      const double t = __dadd_rn(__dmul_rn(static_cast<double>(dy[i]), w),
-                                 __dmul_rn(static_cast<double>(x[i]), u));
-      dx[i] = static_cast<float>(__dadd_rn(t, v));
-    }
+    const int c = bn_channel<Index>(i, C, HW);
+    dx[i] = bn_dx_one(x[i], dy[i], coef + 3 * c);
   }
 }
 

@@ -97,6 +97,7 @@ struct ConvFwdOp {
 inline ConvFwdOp make_conv_fwd(const float* in, const float* wt, const float* bias, float* out,
                                int N, int Ci, int Hi, int Wi, int Co, int R, int S, int st,
                                int pad, int Ho, int Wo) {
+  if (st <= 0 || pad < 0) throw ember::Error("conv: stride must be > 0 and pad >= 0");
   ConvFwdOp op{in, wt, bias, out, N, Ci, Hi, Wi, Co, R, S, st, pad, Ho, Wo, 0, 0, 0, 0};
   op.M = Co;
   op.Ngemm = int64_t(N) * Ho * Wo;

@@ -5,7 +5,8 @@
 // never materialised: an "op" describes how to read them from the real tensors (e.g. B = the
 // im2col matrix of a convolution input, read straight from x with zero padding) and where C goes.
 //
-// Op interface (all __device__ const member functions; structs are plain data):
+// Op interface (EMBER_CUDA_HD const member functions unless noted; structs are plain data):
+//   GemmGrid grid() (host)             {max_m, max_n, z}: the largest slice and slice count
 //   using Sub = ...;                   sub-problem type; Sub sub(int z) for z = blockIdx.z
 //                                      (a convolution phase, a split-K slice, or just *this)
 //   Sub::M, Sub::Ngemm, Sub::kb, Sub::ke  (int64) problem size and reduction range of the slice
@@ -17,19 +18,25 @@
 //   void store(int64 m, int64 n, float v)            writes C[m, n] (overwrite, =)
 //
 // Kernel (igemm_kernel<Op, Tile>): a block of NT = (BM/TM)*(BN/TN) = 256 threads owns a BM x BN
-// tile of C; per BK-step of k it computes the BK KInfos into shared memory, loads the A tile
-// (BM x BK) and B tile (BK x BN) into shared memory (zeros outside M, N, [kb, ke)), then every
-// thread accumulates a TM x TN register block with fmaf in ascending k order. Thread (tx, ty)
-// owns rows ty + i*(BM/TM) and columns tx + j*(BN/TN) (interleaved, so shared-memory reads are
-// conflict-free and stores are coalesced along n). Blocks loop over tiles (grid-stride in x and
-// y) so any problem size fits the grid limits. No atomics: each C element is produced by one
-// thread in a fixed order, so the result is bitwise reproducible.
+// tile of C; per BK-step of k it (1) computes the BK KInfos into shared memory, (2) loads the A
+// tile (BM x BK) and B tile (BK x BN) into shared memory (zeros outside M, Ngemm, [kb, ke)),
+// (3) every thread accumulates a TM x TN register block with fmaf in ascending k order; the
+// phases are separated by __syncthreads(). Thread (tx, ty) owns rows ty + i*(BM/TM) and columns
+// tx + j*(BN/TN) (interleaved, so shared-memory reads are conflict-free and stores coalesce
+// along n). Blocks loop over tiles (grid-stride in x and y) so any problem size fits the grid
+// limits. The per-thread phases live in TileThread as __host__ __device__ functions, so
+// tests/cuda/test_cuda_emulation.cu runs the very same code on the host. No atomics: each C
+// element is produced by one thread in a fixed order, so the result is bitwise reproducible.
 // Tile shapes: TileSmall 16x128 (M <= 16), TileMid 32x128 (M <= 32), TileLarge 64x64 (others),
-// all with BK = 16; pick_tile() chooses by the largest M over the slices.
+// all with BK = 16; with_tile() makes that choice from the largest M over the slices.
+// Entry points: run(op) launches op.grid() = {max_m, max_n, z}; run_splitk(op) adds the split-K
+// scratch and reduction.
 //
-// Split-K (for weight gradients, whose reduction runs over N*OH*OW): splitk_plan() cuts [0, Kd)
-// into S slices of `chunk` (a multiple of BK) chosen from the shape only; slice z writes its C to
-// partial + z*M*N, and splitk_reduce_kernel then sums the S partials in order z = 0..S-1.
+// Split-K (for weight gradients, whose reduction runs over N*OH*OW or the batch): splitk_plan()
+// cuts [0, Kd) into S slices of `chunk` (a multiple of BK) chosen from the shape only (about 512
+// blocks in all, >= 256 k per slice, <= 1024 slices); slice z writes its C to partial + z*M*N
+// (scratch from the caching allocator), then splitk_reduce_kernel sums the S partials in order
+// z = 0..S-1 into the output.
 #pragma once
 #include <cuda_runtime.h>
 

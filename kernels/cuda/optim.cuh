@@ -93,10 +93,10 @@ inline void adam_step(int64_t n, kernels::AdamParams p, float* param, const floa
   a.beta2 = p.beta2;
   a.eps = p.eps;
   a.wd = p.weight_decay;
-  a.one_minus_b1 = static_cast<float>(1.0 - double(p.beta1));
-  a.one_minus_b2 = static_cast<float>(1.0 - double(p.beta2));
-  a.step_size = static_cast<float>(double(p.lr) / double(p.bias_correction1));
-  a.bc2_sqrt = static_cast<float>(std::sqrt(double(p.bias_correction2)));
+  a.one_minus_b1 = p.one_minus_beta1;
+  a.one_minus_b2 = p.one_minus_beta2;
+  a.step_size = p.step_size;
+  a.bc2_sqrt = p.bias_correction2_sqrt;
   optim_detail::adam_kernel<float><<<grid_1d(n), kThreads, 0, stream>>>(n, a, param, grad, m, v);
   EMBER_CUDA_LAUNCH_CHECK("adam_step");
 }

@@ -318,6 +318,10 @@ std::vector<Conv2dShape> conv_shapes() {
       make_conv(1, 3, 4, 9, 2, 1, 3, 1, 0),    make_conv(1, 2, 9, 4, 3, 3, 1, 2, 0),
       make_conv(5, 3, 6, 6, 4, 3, 3, 1, 1),    make_conv(2, 5, 11, 13, 7, 5, 5, 1, 2),
       make_conv(1, 3, 20, 33, 5, 3, 3, 1, 1),
+      // >= 32 input channels with stride > 1 (phase-split input-gradient path), incl. a 1x1
+      // stride-2 kernel whose odd phases receive no taps at all.
+      make_conv(2, 33, 7, 9, 5, 3, 2, 2, 1),   make_conv(1, 32, 8, 7, 3, 2, 3, 3, 2),
+      make_conv(2, 32, 5, 5, 4, 1, 1, 2, 0),   make_conv(1, 40, 9, 9, 9, 3, 3, 2, 0),
       // The seed U-Net's convolutions (batch reduced).
       make_conv(3, 1, 16, 16, 16, 3, 3, 1, 1),   make_conv(2, 16, 16, 16, 32, 3, 3, 1, 1),
       make_conv(2, 32, 16, 16, 32, 3, 3, 1, 1),  make_conv(2, 32, 8, 8, 64, 3, 3, 1, 1),
@@ -335,7 +339,8 @@ std::vector<ConvTranspose2dShape> convt_shapes() {
       make_convt(1, 5, 3, 4, 3, 3, 2, 3, 1, 0),   make_convt(1, 3, 5, 7, 2, 3, 3, 1, 1, 0),
       make_convt(2, 1, 4, 4, 1, 3, 3, 2, 0, 1),   make_convt(3, 2, 5, 3, 5, 2, 2, 2, 0, 0),
       make_convt(1, 3, 4, 5, 2, 3, 3, 2, 2, 1),   make_convt(2, 4, 5, 7, 3, 1, 1, 2, 0, 1),
-      make_convt(1, 2, 3, 3, 2, 3, 3, 3, 0, 2),
+      make_convt(1, 2, 3, 3, 2, 3, 3, 3, 0, 2),   make_convt(1, 3, 4, 5, 32, 3, 3, 3, 1, 2),
+      make_convt(2, 5, 3, 4, 33, 2, 3, 2, 0, 1),
       // The seed U-Net's up-sampling layers (batch reduced).
       make_convt(2, 128, 4, 4, 32, 3, 3, 2, 1, 1), make_convt(2, 64, 8, 8, 16, 3, 3, 2, 1, 1),
   };

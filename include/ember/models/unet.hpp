@@ -47,6 +47,7 @@ class UpBlock : public nn::Module {
                      detail::make<Conv2d>(out, out, 3, 1, 1), detail::make<BatchNorm2d>(out),
                      detail::make<ReLU>()}));
   }
+  using nn::Module::forward;  // the single-input overload stays visible (and throws)
   Tensor forward(const Tensor& x, const Tensor& skip) { return model->forward(cat({x, skip}, 1)); }
   std::string name() const override { return "UpBlock"; }
   std::shared_ptr<nn::Sequential> model;

@@ -24,7 +24,7 @@ inline Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias =
   check_arg(!bias.defined() || (bias.dim() == 1 && bias.size(0) == weight.size(0)), op,
             "bias must be 1-D with ", weight.size(0), " elements: ", detail::describe(all));
   check_arg(stride >= 1 && padding >= 0, op, "stride ", stride, " must be >= 1 and padding ",
-            padding, " >= 0");
+            padding, " >= 0: ", detail::describe(all));
   kernels::Conv2dShape s{};
   s.N = int(x.size(0)), s.C = int(x.size(1)), s.H = int(x.size(2)), s.W = int(x.size(3));
   s.K = int(weight.size(0)), s.R = int(weight.size(2)), s.S = int(weight.size(3));

@@ -25,9 +25,10 @@ inline Tensor conv_transpose2d(const Tensor& x, const Tensor& weight, const Tens
   check_arg(!bias.defined() || (bias.dim() == 1 && bias.size(0) == weight.size(1)), op,
             "bias must be 1-D with ", weight.size(1), " elements: ", detail::describe(all));
   check_arg(stride >= 1 && padding >= 0, op, "stride ", stride, " must be >= 1 and padding ",
-            padding, " >= 0");
+            padding, " >= 0: ", detail::describe(all));
   check_arg(output_padding >= 0 && output_padding < stride, op, "output_padding ",
-            output_padding, " must be >= 0 and smaller than stride ", stride);
+            output_padding, " must be >= 0 and smaller than stride ", stride, ": ",
+            detail::describe(all));
   kernels::ConvTranspose2dShape s{};
   s.N = int(x.size(0)), s.C = int(x.size(1)), s.H = int(x.size(2)), s.W = int(x.size(3));
   s.K = int(weight.size(1)), s.R = int(weight.size(2)), s.S = int(weight.size(3));

@@ -18,9 +18,10 @@ inline Tensor max_pool2d(const Tensor& x, int kernel, int stride = 0, int paddin
   check_arg(x.dim() == 4, op, "input must be 4-D (N, C, H, W), got ", to_string(x.shape()));
   if (stride == 0) stride = kernel;
   check_arg(kernel >= 1 && stride >= 1, op, "kernel ", kernel, " and stride ", stride,
-            " must be >= 1");
+            " must be >= 1, input ", to_string(x.shape()));
   check_arg(padding >= 0 && 2 * padding <= kernel, op, "padding ", padding,
-            " must be between 0 and half the kernel ", kernel);
+            " must be between 0 and half the kernel ", kernel, ", input ",
+            to_string(x.shape()));
   kernels::MaxPool2dShape s{};
   s.N = int(x.size(0)), s.C = int(x.size(1)), s.H = int(x.size(2)), s.W = int(x.size(3));
   s.kernel = kernel, s.stride = stride, s.pad = padding;

@@ -9,12 +9,13 @@
 
 namespace ember::optim {
 
+/// Hyper-parameters in double, as PyTorch keeps them, so the per-step scalars round like its.
 struct AdamOptions {
-  float lr = 1e-3f;
-  float beta1 = 0.9f;
-  float beta2 = 0.999f;
-  float eps = 1e-8f;
-  float weight_decay = 0.0f;
+  double lr = 1e-3;
+  double beta1 = 0.9;
+  double beta2 = 0.999;
+  double eps = 1e-8;
+  double weight_decay = 0.0;
 };
 
 class Adam : public Optimizer {
@@ -37,9 +38,8 @@ class Adam : public Optimizer {
       if (!g.defined()) continue;
       ensure_state(i);
       int64_t t = ++steps_[i];
-      kernels::AdamParams ap{opt_.lr, opt_.beta1, opt_.beta2, opt_.eps, opt_.weight_decay,
-                             static_cast<float>(1.0 - std::pow(double(opt_.beta1), double(t))),
-                             static_cast<float>(1.0 - std::pow(double(opt_.beta2), double(t)))};
+      kernels::AdamParams ap = kernels::make_adam_params(opt_.lr, opt_.beta1, opt_.beta2, opt_.eps,
+                                                         opt_.weight_decay, t);
       EMBER_DISPATCH("Adam.step", p, adam_step, p.numel(), ap, p.data(), g.data(), m_[i].data(),
                      v_[i].data());
     }

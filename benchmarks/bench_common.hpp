@@ -1,0 +1,701 @@
+// @file benchmarks/bench_common.hpp
+// @brief What bench-ops and bench-train share: options, statistics, JSON lines, the list of ops
+//        the seed U-Net runs (with their exact shapes), and naive double-precision references.
+//
+// JSON field names (one object per line, also used by torch_reference.py and compare_table.py):
+//   op:    {"bench":"op","impl":"ember"|"ember-autograd"|"cudnn"|"cublas"|"cudart"|"torch",
+//           "device","batch","name","kind","pass":"fwd"|"bwd_input"|"bwd_weight"|"bwd"|"fwd+bwd",
+//           "count" (times the train step runs this op and pass),"iters","ms","min_ms","us",
+//           "min_us","gflops" (null where no FLOP count applies), and for checked results
+//           "max_abs_err","tol","check":"PASS"|"FAIL"}
+//   train: {"bench":"train","impl":"ember"|"torch-eager"|"torch-graph","device","batch","iters",
+//           "ms","min_ms","img_per_s","epoch60k_s","peak_host_mib","peak_device_mib","loss"}
+//   info:  {"bench":"info","impl",...} describing the machine and settings.
+#pragma once
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <iomanip>
+#include <iostream>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <kernels/params.hpp>
+
+namespace bench {
+
+// ---------------------------------------------------------------------------------------------
+// options
+
+struct Options {
+  std::string device = "cpu";
+  std::vector<int> batches;  // empty: the program's default
+  int iters = -1;            // -1: default for the device
+  int warmup = -1;
+  int reps = -1;             // CUDA op timing: calls per timed sample (launch overhead amortised)
+  std::string json;
+  std::string only;          // run only ops whose name contains this
+  bool tiny = false;
+  bool check = true;
+  bool tf32 = false;         // CUDA: let cuDNN/cuBLAS use TF32 tensor cores (ember is strict FP32)
+  bool list = false;
+};
+
+inline std::vector<int> parse_int_list(const std::string& s, const char* what) {
+  std::vector<int> out;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    if (item.empty()) continue;
+    char* end = nullptr;
+    long v = std::strtol(item.c_str(), &end, 10);
+    if (*end != '\0' || v <= 0 || v > (1 << 24))
+      throw std::invalid_argument(std::string(what) + ": expected positive integers, got '" + s +
+                                  "'");
+    out.push_back(static_cast<int>(v));
+  }
+  if (out.empty()) throw std::invalid_argument(std::string(what) + ": empty list");
+  return out;
+}
+
+/// Parses the shared command line; returns false (after printing usage) for --help.
+inline bool parse_options(int argc, char** argv, Options& o, const char* program,
+                          const char* extra_usage) {
+  auto usage = [&](std::ostream& os) {
+    os << "usage: " << program
+       << " [--device cpu|cuda] [--batch N[,N...]] [--iters N] [--warmup N] [--json FILE]\n"
+          "       [--tiny] [--no-check] [--only SUBSTRING] [--reps N] [--tf32] [--list]\n"
+       << extra_usage;
+  };
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto value = [&]() -> std::string {
+      std::string v;
+      size_t eq = a.find('=');
+      if (eq != std::string::npos) return a.substr(eq + 1);
+      if (i + 1 >= argc) throw std::invalid_argument(a + " needs a value");
+      return argv[++i];
+    };
+    auto is = [&](const char* flag) {
+      size_t n = std::strlen(flag);
+      return a == flag || (a.compare(0, n, flag) == 0 && a.size() > n && a[n] == '=');
+    };
+    if (a == "-h" || a == "--help") {
+      usage(std::cout);
+      return false;
+    } else if (is("--device")) {
+      o.device = value();
+      if (o.device != "cpu" && o.device != "cuda")
+        throw std::invalid_argument("--device must be cpu or cuda, got " + o.device);
+    } else if (is("--batch")) {
+      o.batches = parse_int_list(value(), "--batch");
+    } else if (is("--iters")) {
+      o.iters = parse_int_list(value(), "--iters").at(0);
+    } else if (is("--warmup")) {
+      std::string v = value();
+      o.warmup = v == "0" ? 0 : parse_int_list(v, "--warmup").at(0);
+    } else if (is("--reps")) {
+      o.reps = parse_int_list(value(), "--reps").at(0);
+    } else if (is("--json")) {
+      o.json = value();
+    } else if (is("--only")) {
+      o.only = value();
+    } else if (a == "--tiny") {
+      o.tiny = true;
+    } else if (a == "--no-check") {
+      o.check = false;
+    } else if (a == "--tf32") {
+      o.tf32 = true;
+    } else if (a == "--list") {
+      o.list = true;
+    } else {
+      usage(std::cerr);
+      throw std::invalid_argument("unknown argument '" + a + "'");
+    }
+  }
+  return true;
+}
+
+// ---------------------------------------------------------------------------------------------
+// statistics and timing
+
+struct Stats {
+  double median = 0, min = 0, mean = 0;
+  int n = 0;
+};
+
+inline Stats stats_of(std::vector<double> v) {
+  Stats s;
+  s.n = static_cast<int>(v.size());
+  if (v.empty()) return s;
+  std::sort(v.begin(), v.end());
+  size_t m = v.size() / 2;
+  s.median = v.size() % 2 ? v[m] : 0.5 * (v[m - 1] + v[m]);
+  s.min = v.front();
+  double sum = 0;
+  for (double x : v) sum += x;
+  s.mean = sum / static_cast<double>(v.size());
+  return s;
+}
+
+/// Times fn() on the host clock: warmup calls, then `iters` samples; returns milliseconds.
+template <class F>
+Stats time_host(F&& fn, int warmup, int iters) {
+  for (int i = 0; i < warmup; ++i) fn();
+  std::vector<double> ms;
+  ms.reserve(static_cast<size_t>(iters));
+  for (int i = 0; i < iters; ++i) {
+    auto t0 = std::chrono::steady_clock::now();
+    fn();
+    auto t1 = std::chrono::steady_clock::now();
+    ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
+  }
+  return stats_of(ms);
+}
+
+// ---------------------------------------------------------------------------------------------
+// JSON lines
+
+class Json {
+ public:
+  Json& str(const std::string& k, const std::string& v) {
+    key(k);
+    os_ << '"' << escape(v) << '"';
+    return *this;
+  }
+  Json& num(const std::string& k, double v, int digits = 6) {
+    key(k);
+    if (std::isfinite(v)) {
+      std::ostringstream t;
+      t << std::setprecision(digits) << v;
+      os_ << t.str();
+    } else {
+      os_ << "null";
+    }
+    return *this;
+  }
+  Json& integer(const std::string& k, int64_t v) {
+    key(k);
+    os_ << v;
+    return *this;
+  }
+  Json& boolean(const std::string& k, bool v) {
+    key(k);
+    os_ << (v ? "true" : "false");
+    return *this;
+  }
+  Json& null(const std::string& k) {
+    key(k);
+    os_ << "null";
+    return *this;
+  }
+  std::string line() const { return "{" + os_.str() + "}"; }
+
+ private:
+  void key(const std::string& k) {
+    if (!first_) os_ << ',';
+    first_ = false;
+    os_ << '"' << escape(k) << "\":";
+  }
+  static std::string escape(const std::string& s) {
+    std::string o;
+    for (char c : s) {
+      if (c == '"' || c == '\\') o += '\\';
+      if (static_cast<unsigned char>(c) < 0x20) {
+        o += ' ';
+        continue;
+      }
+      o += c;
+    }
+    return o;
+  }
+  std::ostringstream os_;
+  bool first_ = true;
+};
+
+/// Writes each JSON line to stdout (prefixed "JSON ") and to --json FILE when given.
+class JsonOut {
+ public:
+  explicit JsonOut(const std::string& path) {
+    if (!path.empty()) {
+      file_.open(path, std::ios::out | std::ios::trunc);
+      if (!file_) throw std::runtime_error("cannot write " + path);
+    }
+  }
+  void emit(const Json& j) {
+    std::string l = j.line();
+    std::cout << "JSON " << l << "\n" << std::flush;
+    if (file_.is_open()) file_ << l << "\n" << std::flush;
+  }
+
+ private:
+  std::ofstream file_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// host memory
+
+/// Resets the kernel's peak-RSS counter of this process (Linux >= 4.0; ignored elsewhere).
+inline void reset_peak_rss() {
+  std::ofstream f("/proc/self/clear_refs");
+  if (f) f << "5";
+}
+
+/// Peak resident set size (VmHWM) in MiB, or NaN when unknown.
+inline double peak_rss_mib() {
+  std::ifstream f("/proc/self/status");
+  std::string line;
+  while (std::getline(f, line)) {
+    if (line.compare(0, 6, "VmHWM:") == 0) return std::atof(line.c_str() + 6) / 1024.0;
+  }
+  return NAN;
+}
+
+// ---------------------------------------------------------------------------------------------
+// the seed U-Net's ops at batch N (input 1x16x16; see include/ember/models/unet.hpp)
+
+enum class Kind { conv, convT, bn, relu, maxpool, linear, concat };
+
+inline const char* kind_name(Kind k) {
+  switch (k) {
+    case Kind::conv: return "conv";
+    case Kind::convT: return "convT";
+    case Kind::bn: return "batchnorm";
+    case Kind::relu: return "relu";
+    case Kind::maxpool: return "maxpool";
+    case Kind::linear: return "linear";
+    case Kind::concat: return "concat";
+  }
+  return "?";
+}
+
+/// One distinct op shape. Spatial ops: input (C, H, W), output channels K. linear: C = in
+/// features, K = out features. concat: C and K are the two inputs' channel counts. relu with
+/// H = W = 1 is a flat feature vector of C values. `count` = how often one training step runs it.
+struct OpSpec {
+  Kind kind;
+  int C, K, H, W;
+  int count;
+  std::string name;
+};
+
+inline std::vector<OpSpec> unet_ops() {
+  auto hw = [](int h) { return " @" + std::to_string(h) + "x" + std::to_string(h); };
+  auto conv = [&](int c, int k, int h, int n) {
+    return OpSpec{Kind::conv, c, k, h, h, n,
+                  "conv3x3 " + std::to_string(c) + "->" + std::to_string(k) + hw(h)};
+  };
+  auto convT = [&](int c, int k, int h) {
+    return OpSpec{Kind::convT, c, k, h, h, 1,
+                  "convT3x3 s2 " + std::to_string(c) + "->" + std::to_string(k) + hw(h)};
+  };
+  auto bn = [&](int c, int h, int n) {
+    return OpSpec{Kind::bn, c, c, h, h, n, "batchnorm " + std::to_string(c) + "ch" + hw(h)};
+  };
+  auto relu = [&](int c, int h, int n) {
+    return OpSpec{Kind::relu, c, c, h, h, n,
+                  h == 1 ? "relu " + std::to_string(c) + " features"
+                         : "relu " + std::to_string(c) + "ch" + hw(h)};
+  };
+  auto pool = [&](int c, int h) {
+    return OpSpec{Kind::maxpool, c, c, h, h, 1, "maxpool2 " + std::to_string(c) + "ch" + hw(h)};
+  };
+  auto lin = [&](int in, int out) {
+    return OpSpec{Kind::linear, in, out, 1, 1, 1,
+                  "linear " + std::to_string(in) + "->" + std::to_string(out)};
+  };
+  auto cat = [&](int a, int b, int h) {
+    return OpSpec{Kind::concat, a, b, h, h, 1,
+                  "concat " + std::to_string(a) + "+" + std::to_string(b) + "ch" + hw(h)};
+  };
+  return {
+      conv(1, 16, 16, 1),    // down0
+      conv(16, 32, 16, 1),   // down1
+      conv(32, 32, 16, 1),
+      conv(32, 64, 8, 1),    // down2
+      conv(64, 64, 8, 1),
+      conv(64, 64, 4, 1),    // up0
+      conv(32, 32, 8, 1),    // up1
+      conv(16, 16, 16, 2),   // up2, out
+      conv(16, 1, 16, 1),    // out (last)
+      convT(128, 32, 4),     // up1
+      convT(64, 16, 8),      // up2
+      bn(16, 16, 4),         // down0, up2 x2, out
+      bn(32, 16, 2),         // down1 x2
+      bn(64, 8, 2),          // down2 x2
+      bn(64, 4, 1),          // up0
+      bn(32, 8, 2),          // up1 x2
+      relu(16, 16, 4),
+      relu(32, 16, 2),
+      relu(64, 8, 2),
+      relu(64, 4, 3),        // to_vec (1024 features), dense_emb's last ReLU, up0
+      relu(32, 1, 2),        // dense_emb
+      relu(32, 8, 2),
+      pool(32, 16),          // down1
+      pool(64, 8),           // down2
+      lin(1024, 32),
+      lin(32, 32),
+      lin(32, 1024),
+      cat(64, 64, 4),        // up1: cat(up0, down2)
+      cat(32, 32, 8),        // up2: cat(up1, down1)
+  };
+}
+
+/// The ops selected by --only (all when empty).
+inline std::vector<OpSpec> selected_ops(const Options& o) {
+  std::vector<OpSpec> out;
+  for (auto& op : unet_ops())
+    if (o.only.empty() || op.name.find(o.only) != std::string::npos) out.push_back(op);
+  return out;
+}
+
+/// How often the train step runs a pass of `op` (the first conv's input needs no gradient).
+inline int pass_count(const OpSpec& op, const std::string& pass) {
+  if (op.kind == Kind::conv && op.C == 1 && pass == "bwd_input") return 0;
+  return op.count;
+}
+
+inline ember::kernels::Conv2dShape conv_shape(const OpSpec& op, int N) {
+  ember::kernels::Conv2dShape s{};
+  s.N = N, s.C = op.C, s.H = op.H, s.W = op.W, s.K = op.K, s.R = 3, s.S = 3, s.stride = 1,
+  s.pad = 1;
+  s.OH = op.H, s.OW = op.W;
+  return s;
+}
+
+inline ember::kernels::ConvTranspose2dShape convT_shape(const OpSpec& op, int N) {
+  ember::kernels::ConvTranspose2dShape s{};
+  s.N = N, s.C = op.C, s.H = op.H, s.W = op.W, s.K = op.K, s.R = 3, s.S = 3, s.stride = 2,
+  s.pad = 1, s.out_pad = 1;
+  s.OH = (op.H - 1) * 2 - 2 + 3 + 1, s.OW = (op.W - 1) * 2 - 2 + 3 + 1;
+  return s;
+}
+
+/// The convolution whose input-gradient is the transposed convolution t (same weight buffer).
+inline ember::kernels::Conv2dShape conv_of_transpose(const ember::kernels::ConvTranspose2dShape& t) {
+  ember::kernels::Conv2dShape c{};
+  c.N = t.N, c.C = t.K, c.H = t.OH, c.W = t.OW, c.K = t.C, c.R = t.R, c.S = t.S;
+  c.stride = t.stride, c.pad = t.pad, c.OH = t.H, c.OW = t.W;
+  return c;
+}
+
+inline ember::kernels::MaxPool2dShape pool_shape(const OpSpec& op, int N) {
+  ember::kernels::MaxPool2dShape s{};
+  s.N = N, s.C = op.C, s.H = op.H, s.W = op.W, s.kernel = 2, s.stride = 2, s.pad = 0;
+  s.OH = op.H / 2, s.OW = op.W / 2;
+  return s;
+}
+
+/// FLOPs of one pass (forward, backward-input and backward-weight each cost the same), or 0.
+inline double pass_flops(const OpSpec& op, int N) {
+  if (op.kind == Kind::conv) {
+    auto s = conv_shape(op, N);
+    return 2.0 * s.N * s.K * s.C * s.R * s.S * double(s.OH) * s.OW;
+  }
+  if (op.kind == Kind::convT) {
+    auto s = convT_shape(op, N);
+    return 2.0 * s.N * s.C * s.K * s.R * s.S * double(s.H) * s.W;
+  }
+  if (op.kind == Kind::linear) return 2.0 * N * double(op.C) * op.K;
+  return 0.0;
+}
+
+/// The passes timed for an op (besides "fwd+bwd" through autograd).
+inline std::vector<std::string> kernel_passes(const OpSpec& op) {
+  if (op.kind == Kind::conv || op.kind == Kind::convT || op.kind == Kind::linear)
+    return {"fwd", "bwd_input", "bwd_weight"};
+  return {"fwd", "bwd"};
+}
+
+/// The common part of an op result line.
+inline Json op_json(const std::string& impl, const std::string& device, int N, const OpSpec& op,
+                    const std::string& pass, int iters, const Stats& st_ms) {
+  Json j;
+  j.str("bench", "op").str("impl", impl).str("device", device).integer("batch", N);
+  j.str("name", op.name).str("kind", kind_name(op.kind)).str("pass", pass);
+  j.integer("count", pass == "fwd+bwd" ? op.count : pass_count(op, pass));
+  j.integer("iters", iters).num("ms", st_ms.median).num("min_ms", st_ms.min);
+  j.num("us", st_ms.median * 1e3).num("min_us", st_ms.min * 1e3);
+  double f = pass_flops(op, N);
+  if (f > 0 && pass != "fwd+bwd" && pass != "bwd" && st_ms.median > 0)
+    j.num("gflops", f / (st_ms.median * 1e-3) / 1e9, 4);
+  else if (f > 0 && pass == "fwd+bwd" && st_ms.median > 0)
+    j.num("gflops", 3 * f / (st_ms.median * 1e-3) / 1e9, 4);
+  else
+    j.null("gflops");
+  return j;
+}
+
+// ---------------------------------------------------------------------------------------------
+// deterministic host data
+
+/// xorshift-based uniform [-1, 1) / approximately normal values (fixed seed per buffer).
+inline std::vector<float> host_random(size_t n, uint64_t seed, bool normal = true) {
+  std::vector<float> v(n);
+  uint64_t s = seed * 0x9E3779B97F4A7C15ull + 0x2545F4914F6CDD1Dull;
+  auto next = [&]() {
+    s ^= s << 13;
+    s ^= s >> 7;
+    s ^= s << 17;
+    return static_cast<double>(s >> 11) * (1.0 / 9007199254740992.0);  // [0, 1)
+  };
+  for (size_t i = 0; i < n; ++i) {
+    if (normal) {
+      double a = 0;
+      for (int k = 0; k < 4; ++k) a += next();
+      v[i] = static_cast<float>((a - 2.0) * std::sqrt(3.0));  // mean 0, variance 1
+    } else {
+      v[i] = static_cast<float>(2.0 * next() - 1.0);
+    }
+  }
+  return v;
+}
+
+// ---------------------------------------------------------------------------------------------
+// comparisons
+
+struct CheckResult {
+  double max_abs_err = 0, max_ref = 0, tol = 0;
+  bool ok = true;
+};
+
+/// max |got - ref| against tol = rel * max|ref| + abs over `n` values (NaN fails).
+inline CheckResult compare(const float* got, const float* ref, size_t n, double rel,
+                           double abs_tol = 1e-6) {
+  CheckResult r;
+  for (size_t i = 0; i < n; ++i) r.max_ref = std::max(r.max_ref, std::fabs(double(ref[i])));
+  for (size_t i = 0; i < n; ++i) {
+    double e = std::fabs(double(got[i]) - double(ref[i]));
+    if (!(e == e)) e = INFINITY;
+    r.max_abs_err = std::max(r.max_abs_err, e);
+  }
+  r.tol = rel * r.max_ref + abs_tol;
+  r.ok = r.max_abs_err <= r.tol;
+  return r;
+}
+
+inline CheckResult merge(const CheckResult& a, const CheckResult& b) {
+  CheckResult r;
+  r.max_abs_err = std::max(a.max_abs_err, b.max_abs_err);
+  r.max_ref = std::max(a.max_ref, b.max_ref);
+  r.tol = std::max(a.tol, b.tol);
+  r.ok = a.ok && b.ok;
+  return r;
+}
+
+inline void add_check(Json& j, const CheckResult& r) {
+  j.num("max_abs_err", r.max_abs_err, 3).num("tol", r.tol, 3).str("check", r.ok ? "PASS" : "FAIL");
+}
+
+// ---------------------------------------------------------------------------------------------
+// naive references (double accumulation), used by the CPU benchmark's correctness checks
+
+namespace ref {
+using ember::kernels::Conv2dShape;
+
+/// y[n] (K*OH*OW values) of conv2d for one image.
+inline void conv_fwd_image(const Conv2dShape& s, int n, const float* x, const float* w,
+                           const float* b, float* y) {
+  std::vector<double> acc(size_t(s.K) * s.OH * s.OW, 0.0);
+  for (int k = 0; k < s.K; ++k)
+    for (int c = 0; c < s.C; ++c)
+      for (int r = 0; r < s.R; ++r)
+        for (int q = 0; q < s.S; ++q) {
+          const double wv = w[((size_t(k) * s.C + c) * s.R + r) * s.S + q];
+          const float* xp = x + (size_t(n) * s.C + c) * s.H * s.W;
+          double* ap = acc.data() + size_t(k) * s.OH * s.OW;
+          for (int oh = 0; oh < s.OH; ++oh) {
+            int ih = oh * s.stride - s.pad + r;
+            if (ih < 0 || ih >= s.H) continue;
+            for (int ow = 0; ow < s.OW; ++ow) {
+              int iw = ow * s.stride - s.pad + q;
+              if (iw < 0 || iw >= s.W) continue;
+              ap[oh * s.OW + ow] += wv * xp[ih * s.W + iw];
+            }
+          }
+        }
+  for (int k = 0; k < s.K; ++k)
+    for (int p = 0; p < s.OH * s.OW; ++p)
+      y[size_t(k) * s.OH * s.OW + p] =
+          static_cast<float>(acc[size_t(k) * s.OH * s.OW + p] + (b ? b[k] : 0.0f));
+}
+
+/// dx[n] (C*H*W values) of conv2d for one image.
+inline void conv_bwd_input_image(const Conv2dShape& s, int n, const float* dy, const float* w,
+                                 float* dx) {
+  std::vector<double> acc(size_t(s.C) * s.H * s.W, 0.0);
+  for (int k = 0; k < s.K; ++k)
+    for (int c = 0; c < s.C; ++c)
+      for (int r = 0; r < s.R; ++r)
+        for (int q = 0; q < s.S; ++q) {
+          const double wv = w[((size_t(k) * s.C + c) * s.R + r) * s.S + q];
+          const float* gp = dy + (size_t(n) * s.K + k) * s.OH * s.OW;
+          double* ap = acc.data() + size_t(c) * s.H * s.W;
+          for (int oh = 0; oh < s.OH; ++oh) {
+            int ih = oh * s.stride - s.pad + r;
+            if (ih < 0 || ih >= s.H) continue;
+            for (int ow = 0; ow < s.OW; ++ow) {
+              int iw = ow * s.stride - s.pad + q;
+              if (iw < 0 || iw >= s.W) continue;
+              ap[ih * s.W + iw] += wv * gp[oh * s.OW + ow];
+            }
+          }
+        }
+  for (size_t i = 0; i < acc.size(); ++i) dx[i] = static_cast<float>(acc[i]);
+}
+
+/// dw (K*C*R*S) and db (K, nullable) of conv2d over the whole batch.
+inline void conv_bwd_weight(const Conv2dShape& s, const float* x, const float* dy, float* dw,
+                            float* db) {
+  for (int k = 0; k < s.K; ++k) {
+    for (int c = 0; c < s.C; ++c)
+      for (int r = 0; r < s.R; ++r)
+        for (int q = 0; q < s.S; ++q) {
+          double acc = 0;
+          for (int n = 0; n < s.N; ++n) {
+            const float* xp = x + (size_t(n) * s.C + c) * s.H * s.W;
+            const float* gp = dy + (size_t(n) * s.K + k) * s.OH * s.OW;
+            for (int oh = 0; oh < s.OH; ++oh) {
+              int ih = oh * s.stride - s.pad + r;
+              if (ih < 0 || ih >= s.H) continue;
+              for (int ow = 0; ow < s.OW; ++ow) {
+                int iw = ow * s.stride - s.pad + q;
+                if (iw < 0 || iw >= s.W) continue;
+                acc += double(gp[oh * s.OW + ow]) * xp[ih * s.W + iw];
+              }
+            }
+          }
+          dw[((size_t(k) * s.C + c) * s.R + r) * s.S + q] = static_cast<float>(acc);
+        }
+    if (db) {
+      double acc = 0;
+      for (int n = 0; n < s.N; ++n)
+        for (int p = 0; p < s.OH * s.OW; ++p) acc += dy[(size_t(n) * s.K + k) * s.OH * s.OW + p];
+      db[k] = static_cast<float>(acc);
+    }
+  }
+}
+
+/// Per-channel sums of a (N, C, P) tensor.
+inline void channel_sums(int N, int C, int P, const float* t, float* out) {
+  for (int c = 0; c < C; ++c) {
+    double acc = 0;
+    for (int n = 0; n < N; ++n)
+      for (int p = 0; p < P; ++p) acc += t[(size_t(n) * C + c) * P + p];
+    out[c] = static_cast<float>(acc);
+  }
+}
+
+/// Batch-norm training forward (biased variance) and backward, whole tensors.
+inline void bn_fwd(int N, int C, int P, const float* x, const float* g, const float* b, float eps,
+                   float* y) {
+  for (int c = 0; c < C; ++c) {
+    double s = 0, ss = 0;
+    for (int n = 0; n < N; ++n)
+      for (int p = 0; p < P; ++p) s += x[(size_t(n) * C + c) * P + p];
+    double mean = s / (double(N) * P);
+    for (int n = 0; n < N; ++n)
+      for (int p = 0; p < P; ++p) {
+        double d = x[(size_t(n) * C + c) * P + p] - mean;
+        ss += d * d;
+      }
+    double invstd = 1.0 / std::sqrt(ss / (double(N) * P) + eps);
+    for (int n = 0; n < N; ++n)
+      for (int p = 0; p < P; ++p) {
+        size_t i = (size_t(n) * C + c) * P + p;
+        y[i] = static_cast<float>((x[i] - mean) * invstd * g[c] + b[c]);
+      }
+  }
+}
+
+inline void bn_bwd(int N, int C, int P, const float* x, const float* dy, const float* g,
+                   float eps, float* dx, float* dg, float* db) {
+  const double M = double(N) * P;
+  for (int c = 0; c < C; ++c) {
+    double s = 0, ss = 0;
+    for (int n = 0; n < N; ++n)
+      for (int p = 0; p < P; ++p) s += x[(size_t(n) * C + c) * P + p];
+    double mean = s / M;
+    for (int n = 0; n < N; ++n)
+      for (int p = 0; p < P; ++p) {
+        double d = x[(size_t(n) * C + c) * P + p] - mean;
+        ss += d * d;
+      }
+    double invstd = 1.0 / std::sqrt(ss / M + eps);
+    double sdy = 0, sdyx = 0;
+    for (int n = 0; n < N; ++n)
+      for (int p = 0; p < P; ++p) {
+        size_t i = (size_t(n) * C + c) * P + p;
+        sdy += dy[i];
+        sdyx += dy[i] * (x[i] - mean) * invstd;
+      }
+    dg[c] = static_cast<float>(sdyx);
+    db[c] = static_cast<float>(sdy);
+    for (int n = 0; n < N; ++n)
+      for (int p = 0; p < P; ++p) {
+        size_t i = (size_t(n) * C + c) * P + p;
+        double xh = (x[i] - mean) * invstd;
+        dx[i] = static_cast<float>(g[c] * invstd / M * (M * dy[i] - sdy - xh * sdyx));
+      }
+  }
+}
+
+/// 2x2/2 max pooling: y and dx (gradient to the first maximum of each window).
+inline void maxpool_fwd_bwd(const ember::kernels::MaxPool2dShape& s, const float* x,
+                            const float* dy, float* y, float* dx) {
+  std::fill(dx, dx + size_t(s.N) * s.C * s.H * s.W, 0.0f);
+  for (int p = 0; p < s.N * s.C; ++p)
+    for (int oh = 0; oh < s.OH; ++oh)
+      for (int ow = 0; ow < s.OW; ++ow) {
+        int best = -1;
+        float bv = 0;
+        for (int r = 0; r < s.kernel; ++r)
+          for (int q = 0; q < s.kernel; ++q) {
+            int ih = oh * s.stride - s.pad + r, iw = ow * s.stride - s.pad + q;
+            if (ih < 0 || iw < 0 || ih >= s.H || iw >= s.W) continue;
+            float v = x[size_t(p) * s.H * s.W + ih * s.W + iw];
+            if (best < 0 || v > bv) best = ih * s.W + iw, bv = v;
+          }
+        size_t o = size_t(p) * s.OH * s.OW + oh * s.OW + ow;
+        y[o] = bv;
+        dx[size_t(p) * s.H * s.W + best] += dy[o];
+      }
+}
+
+/// linear: y = x w^T + b, dx = dy w, dw = dy^T x, db = sum of dy rows.
+inline void linear_all(int M, int K, int N, const float* x, const float* w, const float* b,
+                       const float* dy, float* y, float* dx, float* dw, float* db) {
+  for (int i = 0; i < M; ++i)
+    for (int j = 0; j < N; ++j) {
+      double a = b[j];
+      for (int k = 0; k < K; ++k) a += double(x[size_t(i) * K + k]) * w[size_t(j) * K + k];
+      y[size_t(i) * N + j] = static_cast<float>(a);
+    }
+  for (int i = 0; i < M; ++i)
+    for (int k = 0; k < K; ++k) {
+      double a = 0;
+      for (int j = 0; j < N; ++j) a += double(dy[size_t(i) * N + j]) * w[size_t(j) * K + k];
+      dx[size_t(i) * K + k] = static_cast<float>(a);
+    }
+  for (int j = 0; j < N; ++j) {
+    double sb = 0;
+    for (int i = 0; i < M; ++i) sb += dy[size_t(i) * N + j];
+    db[j] = static_cast<float>(sb);
+    for (int k = 0; k < K; ++k) {
+      double a = 0;
+      for (int i = 0; i < M; ++i) a += double(dy[size_t(i) * N + j]) * x[size_t(i) * K + k];
+      dw[size_t(j) * K + k] = static_cast<float>(a);
+    }
+  }
+}
+
+}  // namespace ref
+
+}  // namespace bench

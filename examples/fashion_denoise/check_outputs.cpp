@@ -1,0 +1,375 @@
+// @file examples/fashion_denoise/check_outputs.cpp
+// @brief fashion-denoise-check: validates what fashion-denoise wrote (used by the smoke test).
+//
+//   fashion-denoise-check outputs DIR [--step N] [--max-mse-ratio R]
+//       PNGs (signature, IHDR size, decodable, not blank), loss.csv (header, numeric rows, steps
+//       1..N), summary.json (valid JSON with the expected keys; final test MSE below R times the
+//       noisy input's), checkpoint.bin (loads into a fresh U-Net and Adam; arch and step).
+//   fashion-denoise-check truncate SRC DST BYTES
+//       writes the first BYTES bytes of SRC to DST (to build a damaged data directory).
+// Prints "ok: ..." lines and exits 0, or prints "FAIL: ..." and exits 1.
+#include <ember/ember.hpp>
+#include <ember/io/checkpoint.hpp>
+#include <ember/io/png.hpp>
+#include <ember/models/unet.hpp>
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "layout.hpp"
+
+namespace {
+
+namespace fd = fashion_denoise;
+
+struct Failure : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+void require(bool cond, const std::string& what) {
+  if (!cond) throw Failure(what);
+}
+
+// ---- a small strict JSON parser (RFC 8259 values; enough to validate summary.json) ----
+struct Json {
+  enum Kind { Null, Bool, Number, String, Array, Object } kind = Null;
+  bool b = false;
+  double num = 0;
+  std::string str;
+  std::vector<Json> arr;
+  std::map<std::string, Json> obj;
+
+  const Json& at(const std::string& key) const {
+    require(kind == Object, "JSON: expected an object holding '" + key + "'");
+    auto it = obj.find(key);
+    require(it != obj.end(), "JSON: missing key '" + key + "'");
+    return it->second;
+  }
+  double number(const std::string& what) const {
+    require(kind == Number, "JSON: '" + what + "' is not a number");
+    return num;
+  }
+};
+
+class JsonParser {
+ public:
+  explicit JsonParser(const std::string& text) : s_(text) {}
+  Json parse() {
+    Json v = value(0);
+    ws();
+    require(i_ == s_.size(), "JSON: trailing characters at offset " + std::to_string(i_));
+    return v;
+  }
+
+ private:
+  void ws() {
+    while (i_ < s_.size() && (s_[i_] == ' ' || s_[i_] == '\n' || s_[i_] == '\r' || s_[i_] == '\t'))
+      ++i_;
+  }
+  [[noreturn]] void fail(const std::string& what) {
+    throw Failure("JSON: " + what + " at offset " + std::to_string(i_));
+  }
+  bool lit(const char* word) {
+    size_t n = std::strlen(word);
+    if (s_.compare(i_, n, word) != 0) return false;
+    i_ += n;
+    return true;
+  }
+  std::string string_value() {
+    if (s_[i_] != '"') fail("expected a string");
+    ++i_;
+    std::string out;
+    while (true) {
+      if (i_ >= s_.size()) fail("unterminated string");
+      char c = s_[i_++];
+      if (c == '"') break;
+      if (static_cast<unsigned char>(c) < 0x20) fail("control character in string");
+      if (c == '\\') {
+        if (i_ >= s_.size()) fail("unterminated escape");
+        char e = s_[i_++];
+        switch (e) {
+          case '"': case '\\': case '/': out += e; break;
+          case 'b': out += '\b'; break;
+          case 'f': out += '\f'; break;
+          case 'n': out += '\n'; break;
+          case 'r': out += '\r'; break;
+          case 't': out += '\t'; break;
+          case 'u':
+            if (i_ + 4 > s_.size()) fail("short \\u escape");
+            for (int k = 0; k < 4; ++k)
+              if (!std::isxdigit(static_cast<unsigned char>(s_[i_ + size_t(k)]))) fail("bad \\u escape");
+            out += '?';
+            i_ += 4;
+            break;
+          default: fail("bad escape");
+        }
+      } else {
+        out += c;
+      }
+    }
+    return out;
+  }
+  Json value(int depth) {
+    if (depth > 64) fail("nesting too deep");
+    ws();
+    if (i_ >= s_.size()) fail("unexpected end");
+    Json v;
+    char c = s_[i_];
+    if (c == '{') {
+      v.kind = Json::Object;
+      ++i_;
+      ws();
+      if (i_ < s_.size() && s_[i_] == '}') {
+        ++i_;
+        return v;
+      }
+      while (true) {
+        ws();
+        if (i_ >= s_.size()) fail("unexpected end in object");
+        std::string key = string_value();
+        ws();
+        if (i_ >= s_.size() || s_[i_] != ':') fail("expected ':'");
+        ++i_;
+        if (v.obj.count(key)) fail("duplicate key '" + key + "'");
+        v.obj[key] = value(depth + 1);
+        ws();
+        if (i_ < s_.size() && s_[i_] == ',') {
+          ++i_;
+          continue;
+        }
+        if (i_ < s_.size() && s_[i_] == '}') {
+          ++i_;
+          return v;
+        }
+        fail("expected ',' or '}'");
+      }
+    }
+    if (c == '[') {
+      v.kind = Json::Array;
+      ++i_;
+      ws();
+      if (i_ < s_.size() && s_[i_] == ']') {
+        ++i_;
+        return v;
+      }
+      while (true) {
+        v.arr.push_back(value(depth + 1));
+        ws();
+        if (i_ < s_.size() && s_[i_] == ',') {
+          ++i_;
+          continue;
+        }
+        if (i_ < s_.size() && s_[i_] == ']') {
+          ++i_;
+          return v;
+        }
+        fail("expected ',' or ']'");
+      }
+    }
+    if (c == '"') {
+      v.kind = Json::String;
+      v.str = string_value();
+      return v;
+    }
+    if (lit("true")) {
+      v.kind = Json::Bool;
+      v.b = true;
+      return v;
+    }
+    if (lit("false")) {
+      v.kind = Json::Bool;
+      return v;
+    }
+    if (lit("null")) return v;
+    // number: -? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?
+    size_t start = i_;
+    if (s_[i_] == '-') ++i_;
+    auto digits = [&] {
+      size_t d0 = i_;
+      while (i_ < s_.size() && std::isdigit(static_cast<unsigned char>(s_[i_]))) ++i_;
+      return i_ - d0;
+    };
+    if (i_ < s_.size() && s_[i_] == '0')
+      ++i_;
+    else if (digits() == 0)
+      fail("bad value");
+    if (i_ < s_.size() && s_[i_] == '.') {
+      ++i_;
+      if (digits() == 0) fail("bad number");
+    }
+    if (i_ < s_.size() && (s_[i_] == 'e' || s_[i_] == 'E')) {
+      ++i_;
+      if (i_ < s_.size() && (s_[i_] == '+' || s_[i_] == '-')) ++i_;
+      if (digits() == 0) fail("bad exponent");
+    }
+    v.kind = Json::Number;
+    v.num = std::strtod(s_.substr(start, i_ - start).c_str(), nullptr);
+    return v;
+  }
+  const std::string& s_;
+  size_t i_ = 0;
+};
+
+std::string read_text(const std::string& path) {
+  std::vector<uint8_t> b = ember::io::read_file(path);
+  return std::string(b.begin(), b.end());
+}
+
+std::string join(const std::string& dir, const char* name) { return dir + "/" + name; }
+
+void check_png(const std::string& path, int want_w, int want_h) {
+  std::vector<uint8_t> bytes = ember::io::read_file(path);
+  static const uint8_t sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
+  require(bytes.size() > 33 && std::memcmp(bytes.data(), sig, 8) == 0, path + ": no PNG signature");
+  require(std::memcmp(bytes.data() + 12, "IHDR", 4) == 0, path + ": first chunk is not IHDR");
+  auto be32 = [&](size_t at) {
+    return (uint32_t(bytes[at]) << 24) | (uint32_t(bytes[at + 1]) << 16) |
+           (uint32_t(bytes[at + 2]) << 8) | uint32_t(bytes[at + 3]);
+  };
+  require(int(be32(16)) == want_w && int(be32(20)) == want_h,
+          path + ": IHDR says " + std::to_string(be32(16)) + "x" + std::to_string(be32(20)) +
+              ", expected " + std::to_string(want_w) + "x" + std::to_string(want_h));
+  int w = 0, h = 0;
+  std::vector<uint8_t> px = ember::io::read_png_gray(path, &w, &h);
+  require(w == want_w && h == want_h && px.size() == size_t(w) * size_t(h), path + ": bad decode");
+  // The tiles must hold pictures, not a constant: count distinct gray levels.
+  std::vector<int> seen(256, 0);
+  for (uint8_t p : px) seen[p] = 1;
+  int levels = 0;
+  for (int s : seen) levels += s;
+  require(levels >= 16, path + ": only " + std::to_string(levels) + " gray levels (blank image?)");
+  require(px[0] == 128, path + ": the padding is not the expected gray");
+  std::printf("ok: %s %dx%d, %d gray levels\n", path.c_str(), w, h, levels);
+}
+
+int64_t check_loss_csv(const std::string& path) {
+  std::istringstream in(read_text(path));
+  std::string line;
+  require(std::getline(in, line) && line == "step,epoch,loss",
+          path + ": header is '" + line + "', expected 'step,epoch,loss'");
+  int64_t rows = 0, last_step = 0;
+  while (std::getline(in, line)) {
+    long step = 0, epoch = 0;
+    double loss = 0;
+    int used = 0;
+    require(std::sscanf(line.c_str(), "%ld,%ld,%lf%n", &step, &epoch, &loss, &used) == 3 &&
+                size_t(used) == line.size(),
+            path + ": bad row '" + line + "'");
+    require(step == last_step + 1, path + ": step " + std::to_string(step) + " follows " +
+                                       std::to_string(last_step));
+    require(epoch >= 1 && std::isfinite(loss) && loss > 0 && loss < 10,
+            path + ": implausible row '" + line + "'");
+    last_step = step;
+    ++rows;
+  }
+  require(rows > 0, path + ": no rows");
+  std::printf("ok: %s, %ld rows\n", path.c_str(), long(rows));
+  return last_step;
+}
+
+void check_summary(const std::string& path, int64_t want_step, double max_ratio) {
+  Json j = JsonParser(read_text(path)).parse();
+  require(j.kind == Json::Object, path + ": not a JSON object");
+  require(j.at("program").str == "fashion-denoise", path + ": wrong program");
+  require(j.at("parameters").number("parameters") == 234977, path + ": parameters != 234977");
+  const Json& settings = j.at("settings");
+  for (const char* k : {"epochs", "batch", "lr", "seed", "max_steps", "train_on_all", "data", "out"})
+    (void)settings.at(k);
+  require(j.at("device").kind == Json::String, path + ": device is not a string");
+  const Json& t = j.at("timings");
+  require(t.at("total_s").number("total_s") > 0, path + ": total_s <= 0");
+  require(t.at("s_per_epoch").kind == Json::Array, path + ": s_per_epoch is not an array");
+  require(t.at("images_per_s").number("images_per_s") > 0, path + ": images_per_s <= 0");
+  const Json& epochs = j.at("epochs");
+  require(epochs.kind == Json::Array && !epochs.arr.empty(), path + ": no epochs");
+  for (const Json& e : epochs.arr)
+    for (const char* k : {"epoch", "steps", "train_loss_mean", "test_mse", "noisy_input_mse"})
+      (void)e.at(k).number(k);
+  const double mse = j.at("final").at("test_mse").number("final.test_mse");
+  const double noisy = j.at("final").at("noisy_input_mse").number("final.noisy_input_mse");
+  require(noisy > 0.3 && noisy < 0.5, path + ": noisy input MSE " + std::to_string(noisy) +
+                                          " is not the expected ~0.4");
+  if (want_step >= 0)
+    require(int64_t(j.at("step").number("step")) == want_step,
+            path + ": step " + std::to_string(j.at("step").num) + ", expected " +
+                std::to_string(want_step));
+  if (max_ratio > 0)
+    require(mse < max_ratio * noisy, path + ": final test MSE " + std::to_string(mse) +
+                                         " is not below " + std::to_string(max_ratio) +
+                                         " x the noisy input's " + std::to_string(noisy));
+  std::printf("ok: %s, final test MSE %.5f vs noisy input %.5f\n", path.c_str(), mse, noisy);
+}
+
+void check_checkpoint(const std::string& path, int64_t want_step) {
+  ember::models::UNet model(fd::kImageSize, 1);
+  ember::optim::Adam opt(model.parameters());
+  std::map<std::string, std::string> meta;
+  ember::io::load_checkpoint(path, model, &opt, &meta);
+  require(meta["arch"] == fd::kArch, path + ": arch '" + meta["arch"] + "'");
+  if (want_step >= 0)
+    require(meta["step"] == std::to_string(want_step),
+            path + ": step " + meta["step"] + ", expected " + std::to_string(want_step));
+  if (want_step > 0) require(opt.step_count(0) == want_step, path + ": Adam step count differs");
+  std::printf("ok: %s loads into a fresh U-Net + Adam (step %s, epoch %s)\n", path.c_str(),
+              meta["step"].c_str(), meta["epoch"].c_str());
+}
+
+int usage() {
+  std::fprintf(stderr,
+               "usage: fashion-denoise-check outputs DIR [--step N] [--max-mse-ratio R]\n"
+               "       fashion-denoise-check truncate SRC DST BYTES\n");
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> a(argv + 1, argv + argc);
+  try {
+    if (a.size() == 4 && a[0] == "truncate") {
+      std::vector<uint8_t> b = ember::io::read_file(a[1]);
+      size_t keep = std::min(b.size(), size_t(std::strtoull(a[3].c_str(), nullptr, 10)));
+      b.resize(keep);
+      ember::io::write_file_atomic(a[2], b);
+      std::printf("ok: wrote the first %zu bytes of %s to %s\n", keep, a[1].c_str(), a[2].c_str());
+      return 0;
+    }
+    if (a.size() < 2 || a[0] != "outputs") return usage();
+    const std::string dir = a[1];
+    int64_t step = -1;
+    double ratio = 0;
+    for (size_t i = 2; i < a.size(); ++i) {
+      if (a[i] == "--step" && i + 1 < a.size())
+        step = std::strtoll(a[++i].c_str(), nullptr, 10);
+      else if (a[i] == "--max-mse-ratio" && i + 1 < a.size())
+        ratio = std::strtod(a[++i].c_str(), nullptr);
+      else
+        return usage();
+    }
+    check_png(join(dir, fd::kDenoiseGrid), fd::grid_width(), fd::grid_height(fd::kDenoiseRows));
+    check_png(join(dir, fd::kFromNoise), fd::grid_width(), fd::grid_height(fd::kFromNoiseRows));
+    int64_t last = check_loss_csv(join(dir, fd::kLossCsv));
+    if (step >= 0)
+      require(last == step, "loss.csv ends at step " + std::to_string(last) + ", expected " +
+                                std::to_string(step));
+    check_summary(join(dir, fd::kSummary), step, ratio);
+    check_checkpoint(join(dir, fd::kCheckpoint), step);
+    std::printf("ok: all outputs in %s are valid\n", dir.c_str());
+    return 0;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "FAIL: %s\n", e.what());
+    return 1;
+  }
+}

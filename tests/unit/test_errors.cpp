@@ -1,0 +1,354 @@
+// @file tests/unit/test_errors.cpp
+// @brief Bad arguments throw std::invalid_argument whose message starts with the op's name and
+//        lists the shapes involved; runtime failures (no CUDA backend) throw ember::Error.
+//
+// Compiled as plain C++ (no CUDA translation unit in the program), so a CUDA tensor cannot be
+// made: the device check is that asking for one throws ember::Error mentioning CUDA.
+#include <functional>
+#include <initializer_list>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <ember/ember.hpp>
+
+#include "../support/catch.hpp"
+
+namespace errors_test {
+
+using ember::Shape;
+using ember::Tensor;
+
+/// Runs f and returns the std::invalid_argument message, or a marker naming what happened.
+std::string invalid_argument_message(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const std::invalid_argument& e) {
+    return e.what();
+  } catch (const std::exception& e) {
+    return std::string("<wrong exception type, what(): ") + e.what() + ">";
+  } catch (...) {
+    return "<non-std exception>";
+  }
+  return "<no exception>";
+}
+
+/// f must throw std::invalid_argument whose message starts with `op` and contains every part.
+void expect_invalid(const std::string& what, const char* op,
+                    std::initializer_list<std::string> parts, const std::function<void()>& f) {
+  const std::string msg = invalid_argument_message(f);
+  INFO(what << ": expected std::invalid_argument starting with \"" << op << "\", got \"" << msg
+            << "\"");
+  CHECK(msg.rfind(std::string(op), 0) == 0);
+  for (const std::string& p : parts) {
+    INFO("message should contain \"" << p << "\"");
+    CHECK(msg.find(p) != std::string::npos);
+  }
+}
+
+Tensor t(const Shape& s, bool requires_grad = false) {
+  Tensor x = ember::ones(s);
+  if (requires_grad) x.set_requires_grad(true);
+  return x;
+}
+
+}  // namespace errors_test
+
+using namespace errors_test;
+
+TEST_CASE("errors: conv2d", "[errors][conv2d]") {
+  expect_invalid("conv2d with a 3-D input", "conv2d", {"4-D", "[2, 3, 5]", "[4, 3, 3, 3]"}, [] {
+    ember::conv2d(t({2, 3, 5}), t({4, 3, 3, 3}));
+  });
+  expect_invalid("conv2d with a 2-D weight", "conv2d", {"[2, 3, 5, 5]", "[4, 27]"}, [] {
+    ember::conv2d(t({2, 3, 5, 5}), t({4, 27}));
+  });
+  expect_invalid("conv2d channel mismatch", "conv2d", {"channels", "[2, 3, 5, 5]", "[4, 2, 3, 3]"},
+                 [] {
+                   ember::conv2d(t({2, 3, 5, 5}), t({4, 2, 3, 3}));
+                 });
+  expect_invalid("conv2d bias of the wrong size", "conv2d",
+                 {"bias", "[2, 3, 5, 5]", "[4, 3, 3, 3]", "[3]"}, [] {
+                   ember::conv2d(t({2, 3, 5, 5}), t({4, 3, 3, 3}), t({3}));
+                 });
+  expect_invalid("conv2d 2-D bias", "conv2d", {"bias", "[4, 1]"}, [] {
+    ember::conv2d(t({2, 3, 5, 5}), t({4, 3, 3, 3}), t({4, 1}));
+  });
+  expect_invalid("conv2d kernel bigger than the input", "conv2d",
+                 {"kernel", "[1, 1, 2, 2]", "[1, 1, 3, 3]"}, [] {
+                   ember::conv2d(t({1, 1, 2, 2}), t({1, 1, 3, 3}));
+                 });
+  expect_invalid("conv2d rectangular kernel wider than the padded input", "conv2d",
+                 {"kernel", "[1, 1, 5, 2]", "[1, 1, 1, 5]"}, [] {
+                   ember::conv2d(t({1, 1, 5, 2}), t({1, 1, 1, 5}), Tensor(), 1, 1);
+                 });
+  expect_invalid("conv2d stride 0", "conv2d", {"stride 0", "[2, 3, 5, 5]", "[4, 3, 3, 3]"}, [] {
+    ember::conv2d(t({2, 3, 5, 5}), t({4, 3, 3, 3}), Tensor(), 0, 1);
+  });
+  expect_invalid("conv2d negative padding", "conv2d", {"padding -1", "[2, 3, 5, 5]"}, [] {
+    ember::conv2d(t({2, 3, 5, 5}), t({4, 3, 3, 3}), Tensor(), 1, -1);
+  });
+  expect_invalid("conv2d undefined weight", "ember", {"undefined"}, [] {
+    ember::conv2d(t({2, 3, 5, 5}), Tensor());
+  });
+}
+
+TEST_CASE("errors: conv_transpose2d", "[errors][conv_transpose2d]") {
+  expect_invalid("conv_transpose2d output_padding == stride", "conv_transpose2d",
+                 {"output_padding 2", "stride 2", "[2, 3, 4, 4]", "[3, 2, 3, 3]"}, [] {
+                   ember::conv_transpose2d(t({2, 3, 4, 4}), t({3, 2, 3, 3}), Tensor(), 2, 1, 2);
+                 });
+  expect_invalid("conv_transpose2d output_padding > stride", "conv_transpose2d",
+                 {"output_padding 3", "[2, 3, 4, 4]"}, [] {
+                   ember::conv_transpose2d(t({2, 3, 4, 4}), t({3, 2, 3, 3}), Tensor(), 1, 0, 3);
+                 });
+  expect_invalid("conv_transpose2d channel mismatch (weight is (C_in, C_out, R, S))",
+                 "conv_transpose2d", {"channels", "[2, 3, 4, 4]", "[2, 3, 3, 3]"}, [] {
+                   ember::conv_transpose2d(t({2, 3, 4, 4}), t({2, 3, 3, 3}));
+                 });
+  expect_invalid("conv_transpose2d bias of the wrong size", "conv_transpose2d",
+                 {"bias", "[3, 2, 3, 3]", "[3]"}, [] {
+                   ember::conv_transpose2d(t({2, 3, 4, 4}), t({3, 2, 3, 3}), t({3}));
+                 });
+  expect_invalid("conv_transpose2d stride 0", "conv_transpose2d", {"stride 0", "[2, 3, 4, 4]"}, [] {
+    ember::conv_transpose2d(t({2, 3, 4, 4}), t({3, 2, 3, 3}), Tensor(), 0);
+  });
+  expect_invalid("conv_transpose2d padding too large", "conv_transpose2d",
+                 {"not positive", "[1, 1, 1, 1]", "[1, 1, 1, 1]"}, [] {
+                   ember::conv_transpose2d(t({1, 1, 1, 1}), t({1, 1, 1, 1}), Tensor(), 1, 1);
+                 });
+}
+
+TEST_CASE("errors: batch_norm2d", "[errors][batch_norm]") {
+  expect_invalid("batch_norm2d weight with the wrong channel count", "batch_norm2d",
+                 {"3 elements", "[4, 3, 5, 5]", "[2]"}, [] {
+                   ember::batch_norm2d(t({4, 3, 5, 5}), t({2}), t({3}), Tensor(), Tensor(), true);
+                 });
+  expect_invalid("batch_norm2d running_var with the wrong channel count", "batch_norm2d",
+                 {"[4, 3, 5, 5]", "[4]"}, [] {
+                   ember::batch_norm2d(t({4, 3, 5, 5}), t({3}), t({3}), t({3}), t({4}), false);
+                 });
+  expect_invalid("batch_norm2d training with one value per channel", "batch_norm2d",
+                 {"more than 1 value", "[1, 3, 1, 1]"}, [] {
+                   ember::batch_norm2d(t({1, 3, 1, 1}), t({3}), t({3}), t({3}), t({3}), true);
+                 });
+  expect_invalid("batch_norm2d (N, C) training with N = 1", "batch_norm2d", {"[1, 4]"}, [] {
+    ember::batch_norm2d(t({1, 4}), t({4}), t({4}), Tensor(), Tensor(), true);
+  });
+  expect_invalid("batch_norm2d 3-D input", "batch_norm2d", {"[4, 3, 5]"}, [] {
+    ember::batch_norm2d(t({4, 3, 5}), t({3}), t({3}), Tensor(), Tensor(), true);
+  });
+  expect_invalid("batch_norm2d eval without running statistics", "batch_norm2d", {"running"}, [] {
+    ember::batch_norm2d(t({4, 3, 5, 5}), t({3}), t({3}), Tensor(), Tensor(), false);
+  });
+  // Eval mode with a single value per channel is fine (as PyTorch).
+  Tensor y = ember::batch_norm2d(t({1, 3, 1, 1}), t({3}), t({3}), ember::zeros({3}),
+                                 ember::ones({3}), false);
+  CHECK(y.shape() == Shape{1, 3, 1, 1});
+}
+
+TEST_CASE("errors: max_pool2d, relu", "[errors][max_pool2d]") {
+  expect_invalid("max_pool2d kernel bigger than the input", "max_pool2d",
+                 {"kernel 3", "[1, 1, 2, 2]"}, [] {
+                   ember::max_pool2d(t({1, 1, 2, 2}), 3);
+                 });
+  expect_invalid("max_pool2d padding above kernel / 2", "max_pool2d", {"padding 2", "[1, 1, 8, 8]"},
+                 [] {
+                   ember::max_pool2d(t({1, 1, 8, 8}), 3, 1, 2);
+                 });
+  expect_invalid("max_pool2d kernel 0", "max_pool2d", {"kernel 0", "[1, 1, 8, 8]"}, [] {
+    ember::max_pool2d(t({1, 1, 8, 8}), 0, 1);
+  });
+  expect_invalid("max_pool2d 3-D input", "max_pool2d", {"4-D", "[1, 8, 8]"}, [] {
+    ember::max_pool2d(t({1, 8, 8}), 2);
+  });
+  expect_invalid("relu of an undefined tensor", "ember", {"undefined"},
+                 [] { ember::relu(Tensor()); });
+}
+
+TEST_CASE("errors: linear", "[errors][linear]") {
+  expect_invalid("linear feature mismatch", "linear", {"in_features", "[5, 7]", "[3, 6]"}, [] {
+    ember::linear(t({5, 7}), t({3, 6}));
+  });
+  expect_invalid("linear 3-D weight", "linear", {"[5, 7]", "[3, 7, 1]"}, [] {
+    ember::linear(t({5, 7}), t({3, 7, 1}));
+  });
+  expect_invalid("linear bias of the wrong size", "linear", {"bias", "[5, 7]", "[3, 7]", "[4]"},
+                 [] {
+                   ember::linear(t({5, 7}), t({3, 7}), t({4}));
+                 });
+}
+
+TEST_CASE("errors: cat", "[errors][cat]") {
+  expect_invalid("cat of an empty list", "cat", {"at least one"}, [] { ember::cat({}, 0); });
+  expect_invalid("cat rank mismatch", "cat", {"rank", "[2, 3]", "[2, 3, 1]"}, [] {
+    ember::cat({t({2, 3}), t({2, 3, 1})}, 0);
+  });
+  expect_invalid("cat size mismatch outside dim", "cat", {"[2, 3]", "[3, 4]"}, [] {
+    ember::cat({t({2, 3}), t({3, 4})}, 0);
+  });
+  expect_invalid("cat size mismatch, 3 inputs along dim 1", "cat",
+                 {"[2, 3, 4, 5]", "[2, 1, 4, 5]", "[2, 2, 3, 5]"}, [] {
+                   ember::cat({t({2, 3, 4, 5}), t({2, 1, 4, 5}), t({2, 2, 3, 5})}, 1);
+                 });
+  expect_invalid("cat dim out of range", "cat", {"dim 2", "[2, 3]"}, [] {
+    ember::cat({t({2, 3}), t({2, 3})}, 2);
+  });
+  expect_invalid("cat with an undefined tensor", "cat", {"undefined", "[2, 3]"}, [] {
+    ember::cat({t({2, 3}), Tensor()}, 0);
+  });
+}
+
+TEST_CASE("errors: elementwise and losses", "[errors][elementwise]") {
+  expect_invalid("add shape mismatch", "add", {"[2, 3]", "[3, 2]"}, [] {
+    ember::add(t({2, 3}), t({3, 2}));
+  });
+  expect_invalid("add: no broadcasting", "add", {"[2, 3]", "[3]"}, [] {
+    (void)(t({2, 3}) + t({3}));
+  });
+  expect_invalid("sub shape mismatch", "sub", {"[2, 3]", "[2, 3, 1]"}, [] {
+    (void)(t({2, 3}) - t({2, 3, 1}));
+  });
+  expect_invalid("mul shape mismatch", "mul", {"[4]", "[5]"}, [] { ember::mul(t({4}), t({5})); });
+  expect_invalid("mse_loss shape mismatch", "mse_loss", {"[4, 3]", "[4, 1]"}, [] {
+    ember::mse_loss(t({4, 3}), t({4, 1}));
+  });
+}
+
+TEST_CASE("errors: views", "[errors][view]") {
+  expect_invalid("reshape to a wrong element count", "reshape", {"[2, 3]", "[4, 2]"}, [] {
+    ember::reshape(t({2, 3}), {4, 2});
+  });
+  expect_invalid("reshape with -1 that does not divide", "reshape", {"[2, 3]", "[4, -1]"}, [] {
+    ember::reshape(t({2, 3}), {4, -1});
+  });
+  expect_invalid("reshape with two -1", "reshape", {"[-1, -1]"}, [] {
+    t({2, 3}).reshape({-1, -1});
+  });
+  expect_invalid("reshape with a 0 size", "reshape", {"[0, 6]", "[2, 3]"}, [] {
+    t({2, 3}).reshape({0, 6});
+  });
+  expect_invalid("flatten with start > end", "flatten", {"[2, 3, 4]"}, [] {
+    t({2, 3, 4}).flatten(2, 1);
+  });
+  expect_invalid("unflatten sizes that do not multiply", "unflatten", {"[2, 2]", "[2, 6]"}, [] {
+    t({2, 6}).unflatten(1, {2, 2});
+  });
+  expect_invalid("unflatten dim out of range", "unflatten", {"dim 2", "[2, 6]"}, [] {
+    t({2, 6}).unflatten(2, {2, 3});
+  });
+}
+
+TEST_CASE("errors: factories and values", "[errors][tensor]") {
+  // Factories go through Tensor::empty, whose message names "empty" and the requested shape.
+  expect_invalid("zeros with a zero-size dimension", "empty", {"positive", "[2, 0]"}, [] {
+    ember::zeros({2, 0});
+  });
+  expect_invalid("zeros with a negative dimension", "empty", {"positive", "[-1]"},
+                 [] { ember::zeros({-1}); });
+  expect_invalid("ones with a negative dimension", "empty", {"[3, -2]"}, [] {
+    ember::ones({3, -2});
+  });
+  expect_invalid("full with a zero-size dimension", "empty", {"[0]"},
+                 [] { ember::full({0}, 1.0f); });
+  expect_invalid("from_vector count mismatch", "from_vector", {"5 values", "[2, 3]"}, [] {
+    ember::from_vector({1, 2, 3, 4, 5}, {2, 3});
+  });
+  expect_invalid("from_vector of nothing", "empty", {"[0]"},
+                 [] { ember::from_vector(std::vector<float>{}); });
+  expect_invalid("item() on a multi-element tensor", "item", {"[2, 3]"}, [] {
+    (void)t({2, 3}).item();
+  });
+  expect_invalid("size() out of range", "size", {"dimension 3", "[2, 3]"}, [] {
+    (void)t({2, 3}).size(3);
+  });
+  expect_invalid("set_requires_grad(false) on a non-leaf", "set_requires_grad", {"leaf"}, [] {
+    Tensor x = t({2}, true);
+    Tensor y = x * 2.0f;
+    y.set_requires_grad(false);
+  });
+  // Rank 0 and one-element tensors are fine.
+  CHECK(ember::scalar_tensor(3.0f).item() == 3.0f);
+  CHECK(t({1, 1, 1}).item() == 1.0f);
+}
+
+TEST_CASE("errors: backward", "[errors][autograd]") {
+  expect_invalid("backward of a non-scalar without a gradient", "backward",
+                 {"non-scalar", "[2, 3]"}, [] {
+                   Tensor x = t({2, 3}, true);
+                   (x * 2.0f).backward();
+                 });
+  expect_invalid("backward of a tensor that does not require grad", "backward", {"[2, 3]"}, [] {
+    t({2, 3}).backward(ember::ones({2, 3}));
+  });
+  expect_invalid("backward with a gradient of the wrong shape", "backward", {"[3, 2]", "[2, 3]"},
+                 [] {
+                   Tensor x = t({2, 3}, true);
+                   (x * 2.0f).backward(ember::ones({3, 2}));
+                 });
+  // A second backward through a released graph is a runtime error, not a bad argument.
+  Tensor x = t({2, 3}, true);
+  Tensor L = ember::sum(x * x);
+  L.backward();
+  REQUIRE_THROWS_AS(L.backward(), ember::Error);
+}
+
+TEST_CASE("errors: optimiser options", "[errors][optim]") {
+  expect_invalid("Adam beta2 = 1", "Adam", {"betas"}, [] {
+    ember::optim::AdamOptions o;
+    o.beta2 = 1.0f;
+    ember::optim::Adam opt({t({2}, true)}, o);
+  });
+  expect_invalid("Adam negative lr", "Adam", {"lr"}, [] {
+    ember::optim::AdamOptions o;
+    o.lr = -1.0f;
+    ember::optim::Adam opt({t({2}, true)}, o);
+  });
+  expect_invalid("SGD nesterov without momentum", "SGD", {"nesterov"}, [] {
+    ember::optim::SGDOptions o;
+    o.nesterov = true;
+    ember::optim::SGD opt({t({2}, true)}, o);
+  });
+  expect_invalid("optimiser over a non-leaf", "Optimizer", {"parameter 0"}, [] {
+    Tensor x = t({2}, true);
+    ember::optim::SGD opt({x * 2.0f}, {});
+  });
+}
+
+TEST_CASE("errors: CUDA requested in a CPU-only program", "[errors][device]") {
+  if (ember::cuda::is_compiled()) {
+    // This program has a CUDA backend: the CPU-only refusal is not testable here.
+    return;
+  }
+  CHECK(!ember::cuda::is_available());
+  auto expect_cuda_error = [](const char* what, const std::function<void()>& f) {
+    std::string msg = "<no exception>";
+    try {
+      f();
+    } catch (const ember::Error& e) {
+      msg = e.what();
+    } catch (const std::exception& e) {
+      msg = std::string("<wrong exception type, what(): ") + e.what() + ">";
+    }
+    INFO(what << ": expected ember::Error mentioning CUDA, got \"" << msg << "\"");
+    CHECK(msg.find("CUDA") != std::string::npos);
+    CHECK(msg.rfind("<", 0) != 0);
+  };
+  expect_cuda_error("Tensor::to(cuda)", [] { (void)t({2, 3}).to(ember::Device::cuda); });
+  expect_cuda_error("zeros on cuda", [] { (void)ember::zeros({2, 3}, ember::Device::cuda); });
+  expect_cuda_error("from_vector on cuda", [] {
+    (void)ember::from_vector({1.0f, 2.0f}, ember::Device::cuda);
+  });
+  expect_cuda_error("move_to_(cuda)", [] {
+    Tensor x = t({2});
+    x.move_to_(ember::Device::cuda);
+  });
+  // Nothing half-done: the tensor is still usable on the CPU afterwards.
+  Tensor x = t({2});
+  try {
+    x.move_to_(ember::Device::cuda);
+  } catch (const ember::Error&) {
+  }
+  CHECK(x.device() == ember::Device::cpu);
+  CHECK(x.to_vector() == std::vector<float>{1.0f, 1.0f});
+}
