@@ -15,7 +15,11 @@ inline void relu_forward(int64_t n, const float* x, float* y) {
 }
 
 inline void relu_backward(int64_t n, const float* x, const float* dy, float* dx) {
-  detail::parallel_map(n, dx, [=](int64_t i) { return x[i] <= 0.0f ? 0.0f : dy[i]; });
+  // dy is loaded unconditionally so the select vectorises (a conditional load would not).
+  detail::parallel_map(n, dx, [=](int64_t i) {
+    const float d = dy[i];
+    return x[i] <= 0.0f ? 0.0f : d;
+  });
 }
 
 }  // namespace ember::cpu
