@@ -472,7 +472,7 @@ __attribute__((target("avx2,fma"))) inline void dk_avx2_3x3(int64_t len, const f
 
 // GCC 12's AVX-512 reduction/extract intrinsics use a self-initialised "undefined" vector that
 // trips -Wuninitialized once inlined; the warning is spurious, so silence it for this helper.
-#if defined(__GNUC__) && !defined(__clang__) && !defined(__CUDACC__)
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
@@ -480,7 +480,7 @@ __attribute__((target("avx2,fma"))) inline void dk_avx2_3x3(int64_t len, const f
 __attribute__((target("avx512f"))) inline float hsum_avx512(__m512 v) {
   return _mm512_reduce_add_ps(v);
 }
-#if defined(__GNUC__) && !defined(__clang__) && !defined(__CUDACC__)
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
 #endif
 
