@@ -8,12 +8,12 @@
 
 /// Calls the CPU kernel ember::cpu::FN(args...) or the CUDA backend's FN(args...) according to
 /// the device of tensor T. This is the only place an op chooses a backend.
-#define EMBER_DISPATCH(OP, T, FN, ...)                                       \
-  do {                                                                       \
-    if ((T).is_cuda())                                                       \
-      ::ember::detail::cuda(OP).FN(__VA_ARGS__);                             \
-    else                                                                     \
-      ::ember::cpu::FN(__VA_ARGS__);                                         \
+#define EMBER_DISPATCH(OP, T, FN, ...)           \
+  do {                                           \
+    if ((T).is_cuda())                           \
+      ::ember::detail::cuda(OP).FN(__VA_ARGS__); \
+    else                                         \
+      ::ember::cpu::FN(__VA_ARGS__);             \
   } while (0)
 
 namespace ember::detail {
@@ -42,6 +42,33 @@ inline void check_tensors(const char* op,
       check_arg(t->device() == first->device(), op, "tensors are on different devices (",
                 describe(ts), ")");
   }
+}
+
+/// Records the backward of a layer y = f(x, weight) + bias (conv2d, conv_transpose2d, linear):
+/// its gradients come from two kernels, input_grad(gy, weight, dx) and
+/// weight_grad(gy, x, dweight, dbias /*nullable*/), each run only when needed. The closure keeps
+/// detached x and weight, so the graph holds no reference cycle. Call when needs_graph is true.
+template <class InputGrad, class WeightGrad>
+void record_layer(const char* op, Tensor& y, const Tensor& x, const Tensor& weight,
+                  const Tensor& bias, InputGrad input_grad, WeightGrad weight_grad) {
+  Tensor sx = x.detach(), sw = weight.detach();
+  const bool has_bias = bias.defined();
+  const int64_t bias_size = has_bias ? bias.numel() : 0;
+  record(op, y, {x, weight, bias},
+         [sx, sw, has_bias, bias_size, input_grad, weight_grad](const Tensor& gy,
+                                                                const std::vector<bool>& needs) {
+           std::vector<Tensor> g(3);
+           if (needs[0]) {
+             g[0] = empty_like(sx);
+             input_grad(gy, sw, g[0]);
+           }
+           if (needs[1] || (has_bias && needs[2])) {
+             g[1] = empty_like(sw);
+             if (has_bias) g[2] = empty(Shape{bias_size}, gy.device());
+             weight_grad(gy, sx, g[1], has_bias ? g[2].data() : nullptr);
+           }
+           return g;
+         });
 }
 
 }  // namespace ember::detail

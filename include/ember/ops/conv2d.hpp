@@ -14,8 +14,8 @@ namespace ember {
 inline Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(),
                      int stride = 1, int padding = 0) {
   const char* op = "conv2d";
-  auto all = {std::pair<const char*, const Tensor*>{"input", &x}, {"weight", &weight},
-              {"bias", &bias}};
+  auto all = {
+      std::pair<const char*, const Tensor*>{"input", &x}, {"weight", &weight}, {"bias", &bias}};
   detail::check_tensors(op, all);
   check_arg(x.dim() == 4, op, "input must be 4-D (N, C, H, W): ", detail::describe(all));
   check_arg(weight.dim() == 4, op, "weight must be 4-D (K, C, R, S): ", detail::describe(all));
@@ -37,26 +37,17 @@ inline Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias =
   Tensor y = empty(Shape{s.N, s.K, s.OH, s.OW}, x.device());
   EMBER_DISPATCH(op, x, conv2d_forward, s, x.data(), weight.data(),
                  bias.defined() ? bias.data() : nullptr, y.data());
-  if (detail::needs_graph({&x, &weight, &bias})) {
-    Tensor sx = x.detach(), sw = weight.detach();
-    bool has_bias = bias.defined();
-    detail::record(op, y, {x, weight, bias},
-                   [s, sx, sw, has_bias](const Tensor& gy, const std::vector<bool>& needs) {
-                     std::vector<Tensor> g(3);
-                     if (needs[0]) {
-                       g[0] = empty_like(sx);
-                       EMBER_DISPATCH("conv2d backward", gy, conv2d_backward_input, s, gy.data(),
-                                      sw.data(), g[0].data());
-                     }
-                     if (needs[1] || (has_bias && needs[2])) {
-                       g[1] = empty_like(sw);
-                       if (has_bias) g[2] = empty(Shape{s.K}, gy.device());
-                       EMBER_DISPATCH("conv2d backward", gy, conv2d_backward_weight, s, sx.data(),
-                                      gy.data(), g[1].data(), has_bias ? g[2].data() : nullptr);
-                     }
-                     return g;
-                   });
-  }
+  if (detail::needs_graph({&x, &weight, &bias}))
+    detail::record_layer(
+        op, y, x, weight, bias,
+        [s](const Tensor& gy, const Tensor& w, const Tensor& gx) {
+          EMBER_DISPATCH("conv2d backward", gy, conv2d_backward_input, s, gy.data(), w.data(),
+                         gx.data());
+        },
+        [s](const Tensor& gy, const Tensor& xs, const Tensor& gw, float* gb) {
+          EMBER_DISPATCH("conv2d backward", gy, conv2d_backward_weight, s, xs.data(), gy.data(),
+                         gw.data(), gb);
+        });
   return y;
 }
 

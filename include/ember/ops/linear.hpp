@@ -12,8 +12,8 @@ namespace ember {
 
 inline Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor()) {
   const char* op = "linear";
-  auto all = {std::pair<const char*, const Tensor*>{"input", &x}, {"weight", &weight},
-              {"bias", &bias}};
+  auto all = {
+      std::pair<const char*, const Tensor*>{"input", &x}, {"weight", &weight}, {"bias", &bias}};
   detail::check_tensors(op, all);
   check_arg(x.dim() >= 1, op, "input must have at least one dimension: ", detail::describe(all));
   check_arg(weight.dim() == 2, op, "weight must be 2-D (out, in): ", detail::describe(all));
@@ -27,26 +27,17 @@ inline Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias =
   Tensor y = empty(out_shape, x.device());
   EMBER_DISPATCH(op, x, linear_forward, s, x.data(), weight.data(),
                  bias.defined() ? bias.data() : nullptr, y.data());
-  if (detail::needs_graph({&x, &weight, &bias})) {
-    Tensor sx = x.detach(), sw = weight.detach();
-    bool has_bias = bias.defined();
-    detail::record(op, y, {x, weight, bias},
-                   [s, sx, sw, has_bias](const Tensor& gy, const std::vector<bool>& needs) {
-                     std::vector<Tensor> g(3);
-                     if (needs[0]) {
-                       g[0] = empty_like(sx);
-                       EMBER_DISPATCH("linear backward", gy, linear_backward_input, s, gy.data(),
-                                      sw.data(), g[0].data());
-                     }
-                     if (needs[1] || (has_bias && needs[2])) {
-                       g[1] = empty_like(sw);
-                       if (has_bias) g[2] = empty(Shape{s.N}, gy.device());
-                       EMBER_DISPATCH("linear backward", gy, linear_backward_weight, s, sx.data(),
-                                      gy.data(), g[1].data(), has_bias ? g[2].data() : nullptr);
-                     }
-                     return g;
-                   });
-  }
+  if (detail::needs_graph({&x, &weight, &bias}))
+    detail::record_layer(
+        op, y, x, weight, bias,
+        [s](const Tensor& gy, const Tensor& w, const Tensor& gx) {
+          EMBER_DISPATCH("linear backward", gy, linear_backward_input, s, gy.data(), w.data(),
+                         gx.data());
+        },
+        [s](const Tensor& gy, const Tensor& xs, const Tensor& gw, float* gb) {
+          EMBER_DISPATCH("linear backward", gy, linear_backward_weight, s, xs.data(), gy.data(),
+                         gw.data(), gb);
+        });
   return y;
 }
 
