@@ -328,6 +328,10 @@ std::vector<Conv2dShape> conv_shapes() {
       make_conv(2, 64, 8, 8, 64, 3, 3, 1, 1),    make_conv(3, 64, 4, 4, 64, 3, 3, 1, 1),
       make_conv(2, 32, 8, 8, 32, 3, 3, 1, 1),    make_conv(2, 16, 16, 16, 16, 3, 3, 1, 1),
       make_conv(3, 16, 16, 16, 1, 3, 3, 1, 1),
+      // 3x3 pad-1 stride-1 with H*W a multiple of 16 but other widths (dense small-image path:
+      // lane masks for rows that wrap inside a 16-pixel group, ragged channel tiles).
+      make_conv(3, 5, 4, 12, 9, 3, 3, 1, 1),     make_conv(2, 7, 2, 40, 11, 3, 3, 1, 1),
+      make_conv(2, 3, 16, 1, 2, 3, 3, 1, 1),     make_conv(1, 9, 1, 32, 3, 3, 3, 1, 1),
   };
 }
 
