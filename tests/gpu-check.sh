@@ -57,6 +57,16 @@ if [ ${#failures[@]} -eq 0 ]; then
     failures+=("sanitizer-unavailable")
   fi
 
+  # The example on the GPU: a short training run, then scoring its checkpoint.
+  if [ -x build-gpu/examples/fashion_denoise/fashion-denoise-cuda ] && [ -n "${EMBER_DATA:-}" ]; then
+    run example-cuda 120 build-gpu/examples/fashion_denoise/fashion-denoise-cuda --device cuda \
+      --epochs 1 --max-steps 300 --out "$out/fashion-denoise-cuda"
+    run example-cuda-eval 60 build-gpu/examples/fashion_denoise/fashion-denoise-cuda \
+      --device cuda --eval "$out/fashion-denoise-cuda/checkpoint.bin" --out "$out/fashion-denoise-cuda"
+  else
+    note "example on CUDA not run (no fashion-denoise-cuda or no ./data)"
+  fi
+
   mkdir -p "$out/bench"
   if [ -x build-gpu/benchmarks/bench-ops-cuda ]; then
     run bench-ops-cuda 120 build-gpu/benchmarks/bench-ops-cuda --device cuda \
