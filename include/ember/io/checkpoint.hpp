@@ -303,7 +303,7 @@ inline void load_checkpoint(const std::string& path, nn::Module& module, optim::
     decode_floats(st.data, host.data(), size_t(host.numel()));
     ember::detail::copy_(host, t);
   }
-  if (auto* adam = dynamic_cast<optim::Adam*>(opt)) adam->sync_steps_from_state();
+  if (opt != nullptr) opt->state_loaded();
   if (meta != nullptr) *meta = std::move(stored_meta);
 }
 

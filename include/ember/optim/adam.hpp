@@ -55,8 +55,8 @@ class Adam : public Optimizer {
     }
     return out;
   }
-  /// Copies the step counts back from the tensors returned by named_state (after loading).
-  void sync_steps_from_state() {
+  /// Copies the step counts back from the "i.step" tensors returned by named_state.
+  void state_loaded() override {
     for (size_t i = 0; i < params_.size(); ++i)
       if (step_tensors_.size() > i && step_tensors_[i].defined())
         steps_[i] = static_cast<int64_t>(step_tensors_[i].item());
