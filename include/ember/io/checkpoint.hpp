@@ -303,7 +303,6 @@ inline void load_checkpoint(const std::string& path, nn::Module& module, optim::
     decode_floats(st.data, host.data(), size_t(host.numel()));
     ember::detail::copy_(host, t);
   }
-  if (opt != nullptr) opt->state_loaded();
   if (meta != nullptr) *meta = std::move(stored_meta);
 }
 

@@ -28,7 +28,7 @@ class Adam : public Optimizer {
               "betas must be in [0, 1), got ", opt_.beta1, ", ", opt_.beta2);
     m_.resize(params_.size());
     v_.resize(params_.size());
-    steps_.assign(params_.size(), 0);
+    step_.resize(params_.size());
   }
   void step() override {
     NoGradGuard guard;
@@ -37,48 +37,43 @@ class Adam : public Optimizer {
       Tensor g = p.grad();
       if (!g.defined()) continue;
       ensure_state(i);
-      int64_t t = ++steps_[i];
+      float& count = step_[i].data()[0];  // a float32 CPU scalar, as PyTorch keeps state["step"]
+      count += 1.0f;
       kernels::AdamParams ap = kernels::make_adam_params(opt_.lr, opt_.beta1, opt_.beta2, opt_.eps,
-                                                         opt_.weight_decay, t);
+                                                         opt_.weight_decay, int64_t(count));
       EMBER_DISPATCH("Adam.step", p, adam_step, p.numel(), ap, p.data(), g.data(), m_[i].data(),
                      v_[i].data());
     }
   }
-  /// "i.exp_avg", "i.exp_avg_sq" and "i.step" (a one-element tensor) for each parameter i.
+  /// "i.exp_avg", "i.exp_avg_sq" and "i.step" (a one-element CPU tensor) for each parameter i.
+  /// They are the optimizer's own state: overwriting them (a checkpoint load) restores it.
   std::vector<std::pair<std::string, Tensor>> named_state() override {
     std::vector<std::pair<std::string, Tensor>> out;
     for (size_t i = 0; i < params_.size(); ++i) {
       ensure_state(i);
       out.emplace_back(std::to_string(i) + ".exp_avg", m_[i]);
       out.emplace_back(std::to_string(i) + ".exp_avg_sq", v_[i]);
-      out.emplace_back(std::to_string(i) + ".step", step_view(i));
+      out.emplace_back(std::to_string(i) + ".step", step_[i]);
     }
     return out;
   }
-  /// Copies the step counts back from the "i.step" tensors returned by named_state.
-  void state_loaded() override {
-    for (size_t i = 0; i < params_.size(); ++i)
-      if (step_tensors_.size() > i && step_tensors_[i].defined())
-        steps_[i] = static_cast<int64_t>(step_tensors_[i].item());
-  }
   AdamOptions& options() { return opt_; }
-  int64_t step_count(size_t i) const { return steps_.at(i); }
+  /// How many steps parameter i has taken (0 before its first).
+  int64_t step_count(size_t i) const {
+    const Tensor& s = step_.at(i);
+    return s.defined() ? static_cast<int64_t>(s.data()[0]) : 0;
+  }
 
  private:
   void ensure_state(size_t i) {
     if (!m_[i].defined()) {
       m_[i] = zeros_like(params_[i]);
       v_[i] = zeros_like(params_[i]);
+      step_[i] = zeros({1});
     }
   }
-  Tensor step_view(size_t i) {
-    if (step_tensors_.size() < params_.size()) step_tensors_.resize(params_.size());
-    step_tensors_[i] = full({1}, static_cast<float>(steps_[i]));
-    return step_tensors_[i];
-  }
   AdamOptions opt_;
-  std::vector<Tensor> m_, v_, step_tensors_;
-  std::vector<int64_t> steps_;
+  std::vector<Tensor> m_, v_, step_;
 };
 
 }  // namespace ember::optim

@@ -26,9 +26,6 @@ class Optimizer {
   /// Every state tensor by a stable name ("0.exp_avg", ...), created lazily by step(); the
   /// scalar state (step counts) is kept in a one-element tensor so it round-trips the same way.
   virtual std::vector<std::pair<std::string, Tensor>> named_state() = 0;
-  /// Called after the tensors returned by named_state() were overwritten (a checkpoint load), so
-  /// an optimizer can refresh scalar state it mirrors outside them (Adam's step counts).
-  virtual void state_loaded() {}
 
  protected:
   std::vector<Tensor> params_;
