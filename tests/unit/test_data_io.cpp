@@ -2,15 +2,19 @@
 // @brief Tests for IDX loading, image transforms, PNG read/write, image grids and atomic files.
 //
 // Independent of the real FashionMNIST files: every IDX file used here is generated in a fresh
-// temporary directory.
+// temporary directory (one optional test reads the real t10k labels when they are installed).
+// The .gz and zlib data the tests write are built by hand here (stored deflate blocks, with
+// their own bitwise CRC-32/Adler-32), independent of the codec under test (io/deflate.hpp, which
+// test_deflate.cpp and test_deflate_zlib.cpp check on its own).
 #include "../support/catch.hpp"
 
 #include <dirent.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <zlib.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstddef>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -20,6 +24,7 @@
 #include "include/ember/data/idx.hpp"
 #include "include/ember/data/transforms.hpp"
 #include "include/ember/io/atomic_file.hpp"
+#include "include/ember/io/deflate.hpp"
 #include "include/ember/io/png.hpp"
 
 namespace {
@@ -79,11 +84,55 @@ std::vector<uint8_t> idx_labels_bytes(uint32_t magic, uint32_t count, size_t dat
   return v;
 }
 
+// Bitwise CRC-32 (gzip/PNG polynomial) and Adler-32, straight from RFC 1952 and RFC 1950.
+uint32_t ref_crc32(const std::vector<uint8_t>& v) {
+  uint32_t c = 0xFFFFFFFFu;
+  for (uint8_t b : v) {
+    c ^= b;
+    for (int k = 0; k < 8; ++k) c = (c >> 1) ^ (0xEDB88320u & (0u - (c & 1u)));
+  }
+  return ~c;
+}
+uint32_t ref_adler32(const std::vector<uint8_t>& v) {
+  uint32_t a = 1, b = 0;
+  for (uint8_t x : v) {
+    a = (a + x) % 65521u;
+    b = (b + a) % 65521u;
+  }
+  return (b << 16) | a;
+}
+
+// Raw deflate data made of stored blocks (RFC 1951 3.2.4): at most 65535 bytes each.
+std::vector<uint8_t> stored_deflate(const std::vector<uint8_t>& bytes) {
+  std::vector<uint8_t> out;
+  size_t at = 0;
+  do {
+    const size_t n = std::min<size_t>(bytes.size() - at, 65535);
+    out.push_back(at + n == bytes.size() ? 1 : 0);  // BFINAL, BTYPE 00, padding
+    out.push_back(uint8_t(n));
+    out.push_back(uint8_t(n >> 8));
+    out.push_back(uint8_t(~n));
+    out.push_back(uint8_t(~n >> 8));
+    out.insert(out.end(), bytes.begin() + std::ptrdiff_t(at), bytes.begin() + std::ptrdiff_t(at + n));
+    at += n;
+  } while (at < bytes.size());
+  return out;
+}
+
+// A gzip file (RFC 1952) holding `bytes` in stored blocks.
+std::vector<uint8_t> gzip_stored(const std::vector<uint8_t>& bytes) {
+  std::vector<uint8_t> gz = {0x1F, 0x8B, 8, 0, 0, 0, 0, 0, 0, 255};
+  const std::vector<uint8_t> body = stored_deflate(bytes);
+  gz.insert(gz.end(), body.begin(), body.end());
+  for (uint32_t x : {ref_crc32(bytes), uint32_t(bytes.size())})
+    for (int s = 0; s < 32; s += 8) gz.push_back(uint8_t(x >> s));
+  return gz;
+}
+
+void write_plain(const std::string& path, const std::vector<uint8_t>& bytes);
+
 void write_gz(const std::string& path, const std::vector<uint8_t>& bytes) {
-  gzFile f = gzopen(path.c_str(), "wb");
-  REQUIRE(f != nullptr);
-  if (!bytes.empty()) REQUIRE(gzwrite(f, bytes.data(), unsigned(bytes.size())) == int(bytes.size()));
-  REQUIRE(gzclose(f) == Z_OK);
+  write_plain(path, gzip_stored(bytes));
 }
 
 void write_plain(const std::string& path, const std::vector<uint8_t>& bytes) {
@@ -136,6 +185,52 @@ TEST_CASE("read_idx_images / read_idx_labels read valid gzip and plain files", "
   // Zero images is a valid (if useless) file.
   write_gz(dir.file("empty.gz"), idx_images_bytes(2051, 0, 28, 28, 0));
   CHECK(ember::data::read_idx_images(dir.file("empty.gz")).count == 0);
+}
+
+TEST_CASE("read_idx_* read Huffman-coded and multi-member gzip files", "[data][idx]") {
+  TempDir dir;
+  // Written by ember's encoder (fixed Huffman + LZ77; the encoder is checked against zlib in
+  // test_deflate_zlib.cpp), and as two concatenated members split inside the pixel data.
+  auto img = idx_images_bytes(2051, 50, 28, 28, 50 * 28 * 28);
+  for (size_t i = 16; i < img.size(); ++i) img[i] = uint8_t(((i - 16) % 28) < 14 ? 0 : i % 9);
+  const std::string p = dir.file("ours.gz");
+  write_plain(p, ember::io::gzip_compress(img.data(), img.size()));
+  CHECK(ember::io::read_file(p).size() < img.size() / 4);
+  ember::data::IdxImages im = ember::data::read_idx_images(p);
+  CHECK(im.count == 50);
+  CHECK(im.pixels == std::vector<uint8_t>(img.begin() + 16, img.end()));
+
+  std::vector<uint8_t> two = gzip_stored(std::vector<uint8_t>(img.begin(), img.begin() + 1000));
+  const std::vector<uint8_t> rest = gzip_stored(std::vector<uint8_t>(img.begin() + 1000, img.end()));
+  two.insert(two.end(), rest.begin(), rest.end());
+  const std::string q = dir.file("two_members.gz");
+  write_plain(q, two);
+  CHECK(ember::data::read_idx_images(q).pixels == im.pixels);
+}
+
+TEST_CASE("the installed FashionMNIST t10k labels gunzip to 10000 labels", "[data][idx][fashion]") {
+  const std::string path = "/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz";
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    WARN("FashionMNIST is not installed (" << path << "): test skipped");
+    return;
+  }
+  const std::vector<uint8_t> gz = ember::io::read_file(path);
+  const std::vector<uint8_t> raw = ember::io::gunzip(gz.data(), gz.size());
+  REQUIRE(raw.size() == 8u + 10000u);
+  CHECK(raw[0] == 0);
+  CHECK(raw[1] == 0);
+  CHECK(raw[2] == 8);
+  CHECK(raw[3] == 1);  // magic 2049
+  ember::data::IdxLabels lb = ember::data::read_idx_labels(path);
+  CHECK(lb.count == 10000);
+  REQUIRE(lb.labels.size() == 10000u);
+  std::vector<int> per_class(10, 0);
+  for (uint8_t l : lb.labels) {
+    REQUIRE(l < 10);
+    ++per_class[l];
+  }
+  for (int c = 0; c < 10; ++c) CHECK(per_class[size_t(c)] == 1000);  // balanced test set
 }
 
 TEST_CASE("IDX errors name the file, the problem and how to get the data", "[data][idx]") {
@@ -204,6 +299,23 @@ TEST_CASE("IDX errors name the file, the problem and how to get the data", "[dat
     std::string msg = error_of<DataError>([&] { ember::data::read_idx_images(p); });
     check_common(msg, p);
     CHECK((contains(msg, "truncated") || contains(msg, "corrupt")));
+  }
+  SECTION("corrupt gzip data: bad CRC-32, bad block type") {
+    std::vector<uint8_t> gz = gzip_stored(idx_labels_bytes(2049, 5, 5));
+    gz[gz.size() - 8] ^= 0x10;  // the CRC-32 in the trailer
+    const std::string p = dir.file("badcrc.gz");
+    write_plain(p, gz);
+    std::string msg = error_of<DataError>([&] { ember::data::read_idx_labels(p); });
+    check_common(msg, p);
+    CHECK(contains(msg, "corrupt or truncated gzip data"));
+    CHECK(contains(msg, "CRC-32 mismatch"));
+    gz = gzip_stored(idx_labels_bytes(2049, 5, 5));
+    gz[10] = 0x07;  // BFINAL 1, BTYPE 3
+    const std::string q = dir.file("badblock");  // detected by content, not by name
+    write_plain(q, gz);
+    msg = error_of<DataError>([&] { ember::data::read_idx_labels(q); });
+    check_common(msg, q);
+    CHECK(contains(msg, "block type 3"));
   }
   SECTION("trailing bytes") {
     const std::string p = dir.file("trail.gz");
@@ -439,8 +551,10 @@ TEST_CASE("atomic file write replaces the target and leaves no temp files", "[io
 namespace {
 
 // Builds a PNG whose rows use filter types 0..4 in turn (a real encoder might), to check the
-// decoder's unfiltering independently of our own (filter 0 only) encoder.
-std::vector<uint8_t> png_with_filters(const std::vector<uint8_t>& px, int w, int h) {
+// decoder's unfiltering independently of our own (filter 0 only) encoder. `header_h` (when > 0)
+// is the height written to IHDR; `zlib_edit` may alter the zlib stream before it is stored.
+std::vector<uint8_t> png_with_filters(const std::vector<uint8_t>& px, int w, int h, int header_h = 0,
+                                      void (*zlib_edit)(std::vector<uint8_t>&) = nullptr) {
   std::vector<uint8_t> raw;
   auto at = [&](int x, int y) -> int { return (x < 0 || y < 0) ? 0 : px[size_t(y * w + x)]; };
   for (int y = 0; y < h; ++y) {
@@ -458,14 +572,16 @@ std::vector<uint8_t> png_with_filters(const std::vector<uint8_t>& px, int w, int
       raw.push_back(uint8_t((v - pred) & 0xFF));
     }
   }
-  uLongf zlen = compressBound(uLong(raw.size()));
-  std::vector<uint8_t> z(zlen);
-  REQUIRE(compress2(z.data(), &zlen, raw.data(), uLong(raw.size()), 6) == Z_OK);
-  z.resize(zlen);
+  // A zlib stream (RFC 1950) of stored blocks, built here rather than by the encoder under test.
+  std::vector<uint8_t> z = {0x78, 0x01};
+  const std::vector<uint8_t> body = stored_deflate(raw);
+  z.insert(z.end(), body.begin(), body.end());
+  be32(z, ref_adler32(raw));
+  if (zlib_edit != nullptr) zlib_edit(z);
   std::vector<uint8_t> out = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
   std::vector<uint8_t> ihdr;
   be32(ihdr, uint32_t(w));
-  be32(ihdr, uint32_t(h));
+  be32(ihdr, uint32_t(header_h > 0 ? header_h : h));
   for (uint8_t b : {8, 0, 0, 0, 0}) ihdr.push_back(b);
   ember::io::detail::put_png_chunk(out, "IHDR", ihdr.data(), ihdr.size());
   const uint8_t text[] = {'C', 'o', 'm', 'm', 'e', 'n', 't', 0, 'h', 'i'};
@@ -539,6 +655,21 @@ TEST_CASE("PNG write/read round trip", "[io][png]") {
 
     msg = error_of<std::runtime_error>([&] { ember::io::read_png_gray(dir.file("none.png"), &rw, &rh); });
     CHECK(contains(msg, "none.png"));
+
+    // Image data that does not match IHDR, or is not a valid zlib stream (chunk CRCs valid).
+    std::vector<uint8_t> f = png_with_filters(px, w, h, h - 1);
+    msg = error_of<std::runtime_error>([&] { ember::io::decode_png_gray(f.data(), f.size(), &rw, &rh); });
+    CHECK(contains(msg, "longer than"));
+    f = png_with_filters(px, w, h, h + 1);
+    msg = error_of<std::runtime_error>([&] { ember::io::decode_png_gray(f.data(), f.size(), &rw, &rh); });
+    CHECK(contains(msg, "truncated image data: expected"));
+    f = png_with_filters(px, w, h, 0, [](std::vector<uint8_t>& z) { z.resize(z.size() - 30); });
+    msg = error_of<std::runtime_error>([&] { ember::io::decode_png_gray(f.data(), f.size(), &rw, &rh); });
+    CHECK(contains(msg, "truncated image data"));
+    f = png_with_filters(px, w, h, 0, [](std::vector<uint8_t>& z) { z[z.size() - 1] ^= 1; });
+    msg = error_of<std::runtime_error>([&] { ember::io::decode_png_gray(f.data(), f.size(), &rw, &rh); });
+    CHECK(contains(msg, "corrupt image data"));
+    CHECK(contains(msg, "Adler-32"));
   }
 }
 

@@ -10,7 +10,7 @@
 //     u32 meta count, then per entry: u32 key length, key bytes, u32 value length, value bytes
 //     u32 tensor count, then per tensor: u32 name length, name bytes, u32 rank, rank x i64 sizes,
 //         numel x f32 values (row-major)
-//   u32      CRC-32 (zlib crc32) of every byte before it
+//   u32      CRC-32 (the gzip/PNG CRC, io::crc32) of every byte before it
 // Tensors are every module.named_parameters(), every module.named_buffers() and, when an
 // optimizer is given, every opt->named_state() entry under the prefix "optim.". Values are copied
 // to the host for writing and back onto each tensor's own device when loading.
@@ -21,8 +21,6 @@
 // the same shape before it changes anything, so a failed load leaves the module untouched. Every
 // problem throws ember::Error naming the file and what is wrong.
 #pragma once
-#include <zlib.h>
-
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
@@ -36,6 +34,7 @@
 #include "../optim/adam.hpp"
 #include "../optim/optimizer.hpp"
 #include "atomic_file.hpp"
+#include "deflate.hpp"
 
 namespace ember::io {
 
@@ -167,14 +166,7 @@ inline void save_checkpoint(const std::string& path, const nn::Module& module,
   put_u32(file, kCheckpointVersion);
   put_u64(file, uint64_t(payload.size()));
   file.insert(file.end(), payload.begin(), payload.end());
-  uLong crc = crc32(0L, Z_NULL, 0);
-  // crc32 takes uInt lengths; feed large buffers in pieces.
-  for (size_t off = 0; off < file.size();) {
-    size_t n = std::min<size_t>(file.size() - off, size_t(1) << 30);
-    crc = crc32(crc, file.data() + off, uInt(n));
-    off += n;
-  }
-  put_u32(file, uint32_t(crc));
+  put_u32(file, io::crc32(file.data(), file.size()));
   try {
     write_file_atomic(path, file);
   } catch (const std::exception& e) {
@@ -220,14 +212,8 @@ inline void load_checkpoint(const std::string& path, nn::Module& module, optim::
                         " bytes but its header declares " + std::to_string(expected) +
                         " (trailing bytes)");
   const size_t body = file.size() - 4;
-  uLong crc = crc32(0L, Z_NULL, 0);
-  for (size_t off = 0; off < body;) {
-    size_t n = std::min<size_t>(body - off, size_t(1) << 30);
-    crc = crc32(crc, file.data() + off, uInt(n));
-    off += n;
-  }
   ByteReader tail(file.data() + body, 4, path);
-  if (uint32_t(crc) != tail.u32("crc"))
+  if (io::crc32(file.data(), body) != tail.u32("crc"))
     ckpt_fail(path, "checksum mismatch (the file is corrupt)");
 
   // ---- parse ----

@@ -1,9 +1,10 @@
 // @file include/ember/io/png.hpp
-// @brief Minimal 8-bit grayscale PNG writer/reader (zlib) and an image-grid helper.
+// @brief Minimal 8-bit grayscale PNG writer/reader and an image-grid helper.
 //
 // write_png_gray writes a standard PNG: signature, IHDR (8-bit, colour type 0 = grayscale, no
-// interlace), one IDAT holding the zlib-compressed scanlines (each prefixed by filter type 0),
-// and IEND; CRCs via zlib's crc32. The file is written atomically (see atomic_file.hpp).
+// interlace), one IDAT holding the zlib-format compressed scanlines (each prefixed by filter
+// type 0), and IEND. Compression, decompression and the chunk CRC-32s use ember's own codec
+// (deflate.hpp), so nothing links zlib. The file is written atomically (see atomic_file.hpp).
 //
 // read_png_gray reads 8-bit grayscale, non-interlaced PNGs as written by this library or by
 // other encoders (all five scanline filters are supported; ancillary chunks are skipped). Any
@@ -11,10 +12,7 @@
 // throws std::runtime_error naming the file and the problem.
 //
 // make_grid tiles float images into one gray image for writing with write_png_gray.
-// Link with -lz.
 #pragma once
-#include <zlib.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -24,6 +22,7 @@
 #include <vector>
 
 #include "atomic_file.hpp"
+#include "deflate.hpp"
 
 namespace ember::io {
 
@@ -51,9 +50,7 @@ inline void put_png_chunk(std::vector<uint8_t>& out, const char type[4], const u
   size_t type_at = out.size();
   out.insert(out.end(), type, type + 4);
   if (n > 0) out.insert(out.end(), data, data + n);
-  uLong crc = crc32(0L, Z_NULL, 0);
-  crc = crc32(crc, out.data() + type_at, uInt(4 + n));
-  put_be32(out, uint32_t(crc));
+  put_be32(out, io::crc32(out.data() + type_at, 4 + n));
 }
 
 [[noreturn]] inline void png_fail(const std::string& path, const std::string& what) {
@@ -83,12 +80,7 @@ inline std::vector<uint8_t> encode_png_gray(const uint8_t* pixels, int width, in
     const uint8_t* row = pixels + size_t(y) * size_t(width);
     raw.insert(raw.end(), row, row + width);
   }
-  uLongf zlen = compressBound(uLong(raw.size()));
-  std::vector<uint8_t> z(zlen);
-  int rc = compress2(z.data(), &zlen, raw.data(), uLong(raw.size()), Z_BEST_COMPRESSION);
-  if (rc != Z_OK) throw std::runtime_error("ember::io: PNG encode: zlib compress2 failed (" +
-                                           std::to_string(rc) + ")");
-  z.resize(zlen);
+  const std::vector<uint8_t> z = zlib_compress(raw.data(), raw.size());
 
   std::vector<uint8_t> out(detail::png_signature(), detail::png_signature() + 8);
   std::vector<uint8_t> ihdr;
@@ -130,10 +122,9 @@ inline std::vector<uint8_t> decode_png_gray(const uint8_t* data, size_t size, in
                          "' declares " + std::to_string(len) + " bytes but the file ends first");
     const uint8_t* body = type + 4;
     uint32_t stored_crc = detail::get_be32(body + len);
-    uLong crc = crc32(0L, Z_NULL, 0);
-    crc = crc32(crc, type, uInt(4 + len));
     std::string t(reinterpret_cast<const char*>(type), 4);
-    if (uint32_t(crc) != stored_crc) png_fail(name, "CRC mismatch in chunk '" + t + "'");
+    if (io::crc32(type, 4 + size_t(len)) != stored_crc)
+      png_fail(name, "CRC mismatch in chunk '" + t + "'");
     if (!have_ihdr && t != "IHDR") png_fail(name, "first chunk is '" + t + "', expected IHDR");
     if (t == "IHDR") {
       if (have_ihdr) png_fail(name, "duplicate IHDR chunk");
@@ -168,30 +159,20 @@ inline std::vector<uint8_t> decode_png_gray(const uint8_t* data, size_t size, in
 
   const size_t stride = size_t(width) + 1;
   const size_t raw_len = stride * size_t(height);
-  std::vector<uint8_t> raw(raw_len);
-  z_stream zs{};
-  if (inflateInit(&zs) != Z_OK) png_fail(name, "zlib inflateInit failed");
-  zs.next_in = zdata.data();
-  zs.avail_in = uInt(zdata.size());
-  zs.next_out = raw.data();
-  zs.avail_out = uInt(raw.size());
-  int rc = inflate(&zs, Z_FINISH);
-  const size_t produced = raw.size() - zs.avail_out;
-  const std::string zmsg = zs.msg != nullptr ? zs.msg : "";
-  inflateEnd(&zs);
-  if (rc != Z_STREAM_END) {
-    if (rc == Z_OK || rc == Z_BUF_ERROR) {
-      if (produced < raw_len)
-        png_fail(name, "truncated image data: expected " + std::to_string(raw_len) +
-                           " decompressed bytes, got " + std::to_string(produced));
+  std::vector<uint8_t> raw;
+  try {
+    raw = zlib_decompress(zdata.data(), zdata.size(), raw_len);
+  } catch (const DeflateError& e) {
+    if (e.kind() == DeflateError::Kind::kOutputLimit)
       png_fail(name, "image data is longer than the " + std::to_string(width) + "x" +
                          std::to_string(height) + " header declares");
-    }
-    png_fail(name, "corrupt image data (zlib: " + (zmsg.empty() ? std::string("error") : zmsg) + ")");
+    if (e.kind() == DeflateError::Kind::kTruncated)
+      png_fail(name, std::string("truncated image data (") + e.what() + ")");
+    png_fail(name, std::string("corrupt image data (") + e.what() + ")");
   }
-  if (produced != raw_len)
+  if (raw.size() != raw_len)
     png_fail(name, "truncated image data: expected " + std::to_string(raw_len) +
-                       " decompressed bytes, got " + std::to_string(produced));
+                       " decompressed bytes, got " + std::to_string(raw.size()));
 
   std::vector<uint8_t> px(size_t(width) * size_t(height));
   for (uint32_t y = 0; y < height; ++y) {
