@@ -1,6 +1,7 @@
 // @file benchmarks/bench_common.hpp
 // @brief What bench-ops and bench-train share: options, statistics, JSON lines, the list of ops
-//        the seed U-Net runs (with their exact shapes), and naive double-precision references.
+//        the seed U-Net runs (with their exact shapes), and naive double-precision references
+//        for batch norm and max pooling (conv and linear: tests/support/naive_reference.hpp).
 //
 // JSON field names (one object per line, also used by torch_reference.py and compare_table.py):
 //   op:    {"bench":"op","impl":"ember"|"ember-autograd"|"cudnn"|"cublas"|"cudart"|"torch",
@@ -495,103 +496,11 @@ inline void add_check(Json& j, const CheckResult& r) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// naive references (double accumulation), used by the CPU benchmark's correctness checks
+// naive references (double accumulation), used by the CPU benchmark's correctness checks; those
+// of conv2d, conv_transpose2d and linear are shared with the tests
+// (tests/support/naive_reference.hpp)
 
 namespace ref {
-using ember::kernels::Conv2dShape;
-
-/// y[n] (K*OH*OW values) of conv2d for one image.
-inline void conv_fwd_image(const Conv2dShape& s, int n, const float* x, const float* w,
-                           const float* b, float* y) {
-  std::vector<double> acc(size_t(s.K) * s.OH * s.OW, 0.0);
-  for (int k = 0; k < s.K; ++k)
-    for (int c = 0; c < s.C; ++c)
-      for (int r = 0; r < s.R; ++r)
-        for (int q = 0; q < s.S; ++q) {
-          const double wv = w[((size_t(k) * s.C + c) * s.R + r) * s.S + q];
-          const float* xp = x + (size_t(n) * s.C + c) * s.H * s.W;
-          double* ap = acc.data() + size_t(k) * s.OH * s.OW;
-          for (int oh = 0; oh < s.OH; ++oh) {
-            int ih = oh * s.stride - s.pad + r;
-            if (ih < 0 || ih >= s.H) continue;
-            for (int ow = 0; ow < s.OW; ++ow) {
-              int iw = ow * s.stride - s.pad + q;
-              if (iw < 0 || iw >= s.W) continue;
-              ap[oh * s.OW + ow] += wv * xp[ih * s.W + iw];
-            }
-          }
-        }
-  for (int k = 0; k < s.K; ++k)
-    for (int p = 0; p < s.OH * s.OW; ++p)
-      y[size_t(k) * s.OH * s.OW + p] =
-          static_cast<float>(acc[size_t(k) * s.OH * s.OW + p] + (b ? b[k] : 0.0f));
-}
-
-/// dx[n] (C*H*W values) of conv2d for one image.
-inline void conv_bwd_input_image(const Conv2dShape& s, int n, const float* dy, const float* w,
-                                 float* dx) {
-  std::vector<double> acc(size_t(s.C) * s.H * s.W, 0.0);
-  for (int k = 0; k < s.K; ++k)
-    for (int c = 0; c < s.C; ++c)
-      for (int r = 0; r < s.R; ++r)
-        for (int q = 0; q < s.S; ++q) {
-          const double wv = w[((size_t(k) * s.C + c) * s.R + r) * s.S + q];
-          const float* gp = dy + (size_t(n) * s.K + k) * s.OH * s.OW;
-          double* ap = acc.data() + size_t(c) * s.H * s.W;
-          for (int oh = 0; oh < s.OH; ++oh) {
-            int ih = oh * s.stride - s.pad + r;
-            if (ih < 0 || ih >= s.H) continue;
-            for (int ow = 0; ow < s.OW; ++ow) {
-              int iw = ow * s.stride - s.pad + q;
-              if (iw < 0 || iw >= s.W) continue;
-              ap[ih * s.W + iw] += wv * gp[oh * s.OW + ow];
-            }
-          }
-        }
-  for (size_t i = 0; i < acc.size(); ++i) dx[i] = static_cast<float>(acc[i]);
-}
-
-/// dw (K*C*R*S) and db (K, nullable) of conv2d over the whole batch.
-inline void conv_bwd_weight(const Conv2dShape& s, const float* x, const float* dy, float* dw,
-                            float* db) {
-  for (int k = 0; k < s.K; ++k) {
-    for (int c = 0; c < s.C; ++c)
-      for (int r = 0; r < s.R; ++r)
-        for (int q = 0; q < s.S; ++q) {
-          double acc = 0;
-          for (int n = 0; n < s.N; ++n) {
-            const float* xp = x + (size_t(n) * s.C + c) * s.H * s.W;
-            const float* gp = dy + (size_t(n) * s.K + k) * s.OH * s.OW;
-            for (int oh = 0; oh < s.OH; ++oh) {
-              int ih = oh * s.stride - s.pad + r;
-              if (ih < 0 || ih >= s.H) continue;
-              for (int ow = 0; ow < s.OW; ++ow) {
-                int iw = ow * s.stride - s.pad + q;
-                if (iw < 0 || iw >= s.W) continue;
-                acc += double(gp[oh * s.OW + ow]) * xp[ih * s.W + iw];
-              }
-            }
-          }
-          dw[((size_t(k) * s.C + c) * s.R + r) * s.S + q] = static_cast<float>(acc);
-        }
-    if (db) {
-      double acc = 0;
-      for (int n = 0; n < s.N; ++n)
-        for (int p = 0; p < s.OH * s.OW; ++p) acc += dy[(size_t(n) * s.K + k) * s.OH * s.OW + p];
-      db[k] = static_cast<float>(acc);
-    }
-  }
-}
-
-/// Per-channel sums of a (N, C, P) tensor.
-inline void channel_sums(int N, int C, int P, const float* t, float* out) {
-  for (int c = 0; c < C; ++c) {
-    double acc = 0;
-    for (int n = 0; n < N; ++n)
-      for (int p = 0; p < P; ++p) acc += t[(size_t(n) * C + c) * P + p];
-    out[c] = static_cast<float>(acc);
-  }
-}
 
 /// Batch-norm training forward (biased variance) and backward, whole tensors.
 inline void bn_fwd(int N, int C, int P, const float* x, const float* g, const float* b, float eps,
@@ -667,33 +576,6 @@ inline void maxpool_fwd_bwd(const ember::kernels::MaxPool2dShape& s, const float
         y[o] = bv;
         dx[size_t(p) * s.H * s.W + best] += dy[o];
       }
-}
-
-/// linear: y = x w^T + b, dx = dy w, dw = dy^T x, db = sum of dy rows.
-inline void linear_all(int M, int K, int N, const float* x, const float* w, const float* b,
-                       const float* dy, float* y, float* dx, float* dw, float* db) {
-  for (int i = 0; i < M; ++i)
-    for (int j = 0; j < N; ++j) {
-      double a = b[j];
-      for (int k = 0; k < K; ++k) a += double(x[size_t(i) * K + k]) * w[size_t(j) * K + k];
-      y[size_t(i) * N + j] = static_cast<float>(a);
-    }
-  for (int i = 0; i < M; ++i)
-    for (int k = 0; k < K; ++k) {
-      double a = 0;
-      for (int j = 0; j < N; ++j) a += double(dy[size_t(i) * N + j]) * w[size_t(j) * K + k];
-      dx[size_t(i) * K + k] = static_cast<float>(a);
-    }
-  for (int j = 0; j < N; ++j) {
-    double sb = 0;
-    for (int i = 0; i < M; ++i) sb += dy[size_t(i) * N + j];
-    db[j] = static_cast<float>(sb);
-    for (int k = 0; k < K; ++k) {
-      double a = 0;
-      for (int i = 0; i < M; ++i) a += double(dy[size_t(i) * N + j]) * x[size_t(i) * K + k];
-      dw[size_t(j) * K + k] = static_cast<float>(a);
-    }
-  }
 }
 
 }  // namespace ref

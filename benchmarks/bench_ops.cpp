@@ -16,6 +16,7 @@
 #include <functional>
 #include <map>
 
+#include "../tests/support/naive_reference.hpp"
 #include "bench_common.hpp"
 
 #ifdef EMBER_BENCH_CUDA
@@ -29,6 +30,7 @@ using bench::Kind;
 using bench::OpSpec;
 using ember::Shape;
 using ember::Tensor;
+namespace naive = ember_test::naive;
 
 Tensor host_tensor(const Shape& shape, uint64_t seed, bool normal = true) {
   int64_t n = 1;
@@ -50,20 +52,60 @@ std::vector<int> sample_images(int N) {
   return v;
 }
 
-/// Compares image n of a (N, per) buffer with a reference computed by `ref(n, out)`.
+/// Compares image n of a (N, per) buffer with the reference `ref(n)` of that image alone.
 template <class F>
 CheckResult check_images(int N, size_t per, const float* got, double rel, F ref) {
   CheckResult all;
-  std::vector<float> r(per);
   for (int n : sample_images(N)) {
-    ref(n, r.data());
-    all = bench::merge(all, bench::compare(got + size_t(n) * per, r.data(), per, rel));
+    const naive::Sums r = ref(n);
+    if (r.size() != per) throw std::logic_error("check_images: reference of the wrong size");
+    const std::vector<float> rf = r.to_float();
+    all = bench::merge(all, bench::compare(got + size_t(n) * per, rf.data(), per, rel));
   }
   return all;
 }
 
+/// The shape of one image of a batch (the naive references then run on image n's buffers).
+template <class S>
+S one_image(S s) {
+  s.N = 1;
+  return s;
+}
+
+/// got (n values) against a naive reference, within rel of its largest magnitude.
+CheckResult compare_ref(const float* got, const naive::Sums& ref, double rel) {
+  const std::vector<float> r = ref.to_float();
+  return bench::compare(got, r.data(), r.size(), rel);
+}
+
 constexpr double kConvRel = 5e-4;  // of the largest reference magnitude
 constexpr double kRel = 1e-4;
+
+/// The checks of a convolution's three passes against the naive op naive_op(shape): fwd and
+/// bwd_input on sampled images, bwd_weight (dw and db) over the whole batch.
+template <class Shape, class NaiveOp>
+void add_conv_checks(OpBench& ob, const Shape& s, NaiveOp naive_op, const Tensor& x,
+                     const Tensor& w, const Tensor& b, const Tensor& gy, const Tensor& y,
+                     const Tensor& dx, const Tensor& dw, const Tensor& db) {
+  const int N = s.N;
+  const size_t per_x = size_t(s.C) * s.H * s.W, per_y = size_t(s.K) * s.OH * s.OW;
+  ob.checks["fwd"] = [=] {
+    return check_images(N, per_y, y.data(), kConvRel, [&](int n) {
+      return naive::forward(naive_op(one_image(s)), x.data() + n * per_x, w.data(), b.data());
+    });
+  };
+  ob.checks["bwd_input"] = [=] {
+    return check_images(N, per_x, dx.data(), kConvRel, [&](int n) {
+      return naive::backward_input(naive_op(one_image(s)), gy.data() + n * per_y, w.data());
+    });
+  };
+  ob.checks["bwd_weight"] = [=] {
+    const auto full = naive_op(s);
+    return bench::merge(
+        compare_ref(dw.data(), naive::backward_weight(full, x.data(), gy.data()), kConvRel),
+        compare_ref(db.data(), naive::backward_bias(full, gy.data()), kConvRel));
+  };
+}
 
 OpBench make_conv(const OpSpec& op, int N) {
   auto s = bench::conv_shape(op, N);
@@ -77,22 +119,7 @@ OpBench make_conv(const OpSpec& op, int N) {
       {"bwd_input", [=] { ember::cpu::conv2d_backward_input(s, gy.data(), w.data(), dx.data()); }},
       {"bwd_weight",
        [=] { ember::cpu::conv2d_backward_weight(s, x.data(), gy.data(), dw.data(), db.data()); }}};
-  ob.checks["fwd"] = [=] {
-    return check_images(N, size_t(s.K) * s.OH * s.OW, y.data(), kConvRel, [&](int n, float* r) {
-      bench::ref::conv_fwd_image(s, n, x.data(), w.data(), b.data(), r);
-    });
-  };
-  ob.checks["bwd_input"] = [=] {
-    return check_images(N, size_t(s.C) * s.H * s.W, dx.data(), kConvRel, [&](int n, float* r) {
-      bench::ref::conv_bwd_input_image(s, n, gy.data(), w.data(), r);
-    });
-  };
-  ob.checks["bwd_weight"] = [=] {
-    std::vector<float> rw(size_t(w.numel())), rb(size_t(s.K));
-    bench::ref::conv_bwd_weight(s, x.data(), gy.data(), rw.data(), rb.data());
-    return bench::merge(bench::compare(dw.data(), rw.data(), rw.size(), kConvRel),
-                        bench::compare(db.data(), rb.data(), rb.size(), kConvRel));
-  };
+  add_conv_checks(ob, s, naive::conv2d, x, w, b, gy, y, dx, dw, db);
   Tensor lx = x.clone().set_requires_grad(), lw = w.clone().set_requires_grad(),
          lb = b.clone().set_requires_grad();
   ob.fwd_bwd = [=] { ember::conv2d(lx, lw, lb, 1, 1).backward(gy); };
@@ -101,7 +128,6 @@ OpBench make_conv(const OpSpec& op, int N) {
 
 OpBench make_convT(const OpSpec& op, int N) {
   auto s = bench::convT_shape(op, N);
-  auto c = bench::conv_of_transpose(s);
   Tensor x = host_tensor({N, s.C, s.H, s.W}, 11), w = host_tensor({s.C, s.K, 3, 3}, 12),
          b = host_tensor({s.K}, 13), gy = host_tensor({N, s.K, s.OH, s.OW}, 14);
   Tensor y = ember::empty(gy.shape()), dx = ember::empty(x.shape()), dw = ember::empty(w.shape()),
@@ -116,27 +142,7 @@ OpBench make_convT(const OpSpec& op, int N) {
          ember::cpu::conv_transpose2d_backward_weight(s, x.data(), gy.data(), dw.data(),
                                                       db.data());
        }}};
-  // A transposed convolution is the input-gradient of the convolution c (input y, output x).
-  ob.checks["fwd"] = [=] {
-    const size_t per = size_t(s.K) * s.OH * s.OW;
-    return check_images(N, per, y.data(), kConvRel, [&](int n, float* r) {
-      bench::ref::conv_bwd_input_image(c, n, x.data(), w.data(), r);
-      for (int k = 0; k < s.K; ++k)
-        for (int p = 0; p < s.OH * s.OW; ++p) r[size_t(k) * s.OH * s.OW + p] += b.data()[k];
-    });
-  };
-  ob.checks["bwd_input"] = [=] {
-    return check_images(N, size_t(s.C) * s.H * s.W, dx.data(), kConvRel, [&](int n, float* r) {
-      bench::ref::conv_fwd_image(c, n, gy.data(), w.data(), nullptr, r);
-    });
-  };
-  ob.checks["bwd_weight"] = [=] {
-    std::vector<float> rw(size_t(w.numel())), rb(size_t(s.K));
-    bench::ref::conv_bwd_weight(c, gy.data(), x.data(), rw.data(), nullptr);
-    bench::ref::channel_sums(N, s.K, s.OH * s.OW, gy.data(), rb.data());
-    return bench::merge(bench::compare(dw.data(), rw.data(), rw.size(), kConvRel),
-                        bench::compare(db.data(), rb.data(), rb.size(), kConvRel));
-  };
+  add_conv_checks(ob, s, naive::conv_transpose2d, x, w, b, gy, y, dx, dw, db);
   Tensor lx = x.clone().set_requires_grad(), lw = w.clone().set_requires_grad(),
          lb = b.clone().set_requires_grad();
   ob.fwd_bwd = [=] { ember::conv_transpose2d(lx, lw, lb, 2, 1, 1).backward(gy); };
@@ -249,29 +255,18 @@ OpBench make_linear(const OpSpec& op, int N) {
       {"bwd_input", [=] { ember::cpu::linear_backward_input(s, gy.data(), w.data(), dx.data()); }},
       {"bwd_weight",
        [=] { ember::cpu::linear_backward_weight(s, x.data(), gy.data(), dw.data(), db.data()); }}};
-  struct Refs {
-    std::vector<float> y, dx, dw, db;
-  };
-  auto refs = [=] {
-    Refs r;
-    r.y.resize(size_t(y.numel())), r.dx.resize(size_t(x.numel())), r.dw.resize(size_t(w.numel()));
-    r.db.resize(size_t(op.K));
-    bench::ref::linear_all(N, op.C, op.K, x.data(), w.data(), b.data(), gy.data(), r.y.data(),
-                           r.dx.data(), r.dw.data(), r.db.data());
-    return r;
-  };
   ob.checks["fwd"] = [=] {
-    Refs r = refs();
-    return bench::compare(y.data(), r.y.data(), r.y.size(), kRel);
+    return compare_ref(y.data(), naive::forward(naive::linear(s), x.data(), w.data(), b.data()),
+                       kRel);
   };
   ob.checks["bwd_input"] = [=] {
-    Refs r = refs();
-    return bench::compare(dx.data(), r.dx.data(), r.dx.size(), kRel);
+    return compare_ref(dx.data(), naive::backward_input(naive::linear(s), gy.data(), w.data()),
+                       kRel);
   };
   ob.checks["bwd_weight"] = [=] {
-    Refs r = refs();
-    return bench::merge(bench::compare(dw.data(), r.dw.data(), r.dw.size(), kRel),
-                        bench::compare(db.data(), r.db.data(), r.db.size(), kRel));
+    return bench::merge(
+        compare_ref(dw.data(), naive::backward_weight(naive::linear(s), x.data(), gy.data()), kRel),
+        compare_ref(db.data(), naive::backward_bias(naive::linear(s), gy.data()), kRel));
   };
   Tensor lx = x.clone().set_requires_grad(), lw = w.clone().set_requires_grad(),
          lb = b.clone().set_requires_grad();

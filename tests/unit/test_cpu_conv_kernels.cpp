@@ -1,6 +1,7 @@
 // @file tests/unit/test_cpu_conv_kernels.cpp
 // @brief CPU gemm / conv2d / conv_transpose2d / linear kernels against naive double-precision
-// loops, over many shapes and every instruction-set path the machine supports.
+// loops (gemm here, the rest in tests/support/naive_reference.hpp), over many shapes and every
+// instruction-set path the machine supports.
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -10,6 +11,7 @@
 #include <vector>
 
 #include "../support/catch.hpp"
+#include "../support/naive_reference.hpp"
 #include "kernels/cpu/conv2d.hpp"
 #include "kernels/cpu/conv_transpose2d.hpp"
 #include "kernels/cpu/gemm.hpp"
@@ -21,6 +23,8 @@ using ember::cpu::Isa;
 using ember::kernels::Conv2dShape;
 using ember::kernels::ConvTranspose2dShape;
 using ember::kernels::LinearShape;
+using ember_test::naive::Sums;
+namespace naive = ember_test::naive;
 
 const float kNaN = std::numeric_limits<float>::quiet_NaN();
 
@@ -32,21 +36,9 @@ std::vector<float> random_vec(size_t n, uint32_t seed) {
   return v;
 }
 
-/// Reference values plus, per element, the sum of |terms| that produced it (error scale).
-struct Ref {
-  std::vector<double> val, mag;
-  std::vector<int> terms;
-  explicit Ref(size_t n) : val(n, 0.0), mag(n, 0.0), terms(n, 0) {}
-  void add(size_t i, double t) {
-    val[i] += t;
-    mag[i] += std::fabs(t);
-    terms[i] += 1;
-  }
-};
-
 /// Per-element bound: 1e-5 * sum|terms| (widened like sqrt(#terms) for very long sums).
 bool check_close(const std::string& op, const std::string& shape, const std::vector<float>& got,
-                 const Ref& ref) {
+                 const Sums& ref) {
   REQUIRE(got.size() == ref.val.size());
   double worst = -1.0;
   size_t worst_i = 0;
@@ -100,7 +92,7 @@ void run_gemm_case(bool ta, bool tb, int M, int N, int K, float alpha, float bet
   if (beta == 0.f)
     for (auto& c : C) c = kNaN;
   ember::cpu::gemm(ta, tb, M, N, K, alpha, A.data(), lda, B.data(), ldb, beta, C.data(), ldc);
-  Ref ref(static_cast<size_t>(M) * N);
+  Sums ref(static_cast<size_t>(M) * N);
   std::vector<float> got(static_cast<size_t>(M) * N);
   for (int i = 0; i < M; ++i)
     for (int j = 0; j < N; ++j) {
@@ -189,113 +181,59 @@ std::string describe(const ConvTranspose2dShape& s) {
   return o.str();
 }
 
-void run_conv_case(const Conv2dShape& s, uint32_t seed) {
-  const size_t nx = static_cast<size_t>(s.N) * s.C * s.H * s.W;
-  const size_t nw = static_cast<size_t>(s.K) * s.C * s.R * s.S;
-  const size_t ny = static_cast<size_t>(s.N) * s.K * s.OH * s.OW;
+/// The CPU kernels of a convolution op (conv2d or conv_transpose2d) and their name.
+template <class Shape>
+struct ConvKernels {
+  std::string name;
+  void (*forward)(Shape, const float*, const float*, const float*, float*);
+  void (*backward_input)(Shape, const float*, const float*, float*);
+  void (*backward_weight)(Shape, const float*, const float*, float*, float*);
+};
+
+/// Every pass of one convolution op (with and without bias / db) against the naive passes of
+/// `op` (naive::conv2d(s) or naive::conv_transpose2d(s)).
+template <class Shape, class NaiveOp>
+void run_conv_kernels_case(const ConvKernels<Shape>& kern, const NaiveOp& op, const Shape& s,
+                           uint32_t seed) {
+  const size_t nx = op.nx, nw = op.nw, ny = op.ny();
   auto x = random_vec(nx, seed), w = random_vec(nw, seed + 1), b = random_vec(s.K, seed + 2);
   auto dy = random_vec(ny, seed + 3);
-  auto X = [&](int n, int c, int h, int ww) { return ((static_cast<size_t>(n) * s.C + c) * s.H + h) * s.W + ww; };
-  auto Y = [&](int n, int k, int h, int ww) { return ((static_cast<size_t>(n) * s.K + k) * s.OH + h) * s.OW + ww; };
-  auto Wt = [&](int k, int c, int r, int q) { return ((static_cast<size_t>(k) * s.C + c) * s.R + r) * s.S + q; };
+  const naive::Passes ref = naive::passes(op, x.data(), w.data(), b.data(), dy.data());
 
-  Ref y_ref(ny), dx_ref(nx), dw_ref(nw), db_ref(s.K);
-  for (int n = 0; n < s.N; ++n)
-    for (int k = 0; k < s.K; ++k)
-      for (int oh = 0; oh < s.OH; ++oh)
-        for (int ow = 0; ow < s.OW; ++ow) {
-          const size_t yo = Y(n, k, oh, ow);
-          y_ref.add(yo, b[k]);
-          db_ref.add(k, dy[yo]);
-          for (int c = 0; c < s.C; ++c)
-            for (int r = 0; r < s.R; ++r)
-              for (int q = 0; q < s.S; ++q) {
-                const int ih = oh * s.stride - s.pad + r, iw = ow * s.stride - s.pad + q;
-                if (ih < 0 || ih >= s.H || iw < 0 || iw >= s.W) continue;
-                const size_t xo = X(n, c, ih, iw), wo = Wt(k, c, r, q);
-                y_ref.add(yo, static_cast<double>(x[xo]) * w[wo]);
-                dx_ref.add(xo, static_cast<double>(dy[yo]) * w[wo]);
-                dw_ref.add(wo, static_cast<double>(dy[yo]) * x[xo]);
-              }
-        }
-
-  const std::string sh = describe(s);
+  const std::string sh = describe(s), fwd = kern.name + "_forward",
+                    bwd_w = kern.name + "_backward_weight";
   std::vector<float> y(ny, kNaN), dx(nx, kNaN), dw(nw, kNaN), db(s.K, kNaN);
-  ember::cpu::conv2d_forward(s, x.data(), w.data(), b.data(), y.data());
-  check_close("conv2d_forward", sh, y, y_ref);
-  ember::cpu::conv2d_backward_input(s, dy.data(), w.data(), dx.data());
-  check_close("conv2d_backward_input", sh, dx, dx_ref);
-  ember::cpu::conv2d_backward_weight(s, x.data(), dy.data(), dw.data(), db.data());
-  check_close("conv2d_backward_weight(dw)", sh, dw, dw_ref);
-  check_close("conv2d_backward_weight(db)", sh, db, db_ref);
+  kern.forward(s, x.data(), w.data(), b.data(), y.data());
+  check_close(fwd, sh, y, ref.y);
+  kern.backward_input(s, dy.data(), w.data(), dx.data());
+  check_close(kern.name + "_backward_input", sh, dx, ref.dx);
+  kern.backward_weight(s, x.data(), dy.data(), dw.data(), db.data());
+  check_close(bwd_w + "(dw)", sh, dw, ref.dw);
+  check_close(bwd_w + "(db)", sh, db, ref.db);
 
-  // Null bias / db.
-  Ref y_nb(ny);
-  for (size_t i = 0; i < ny; ++i) {
-    y_nb.val[i] = y_ref.val[i] - b[(i / (static_cast<size_t>(s.OH) * s.OW)) % s.K];
-    y_nb.mag[i] = y_ref.mag[i];
-    y_nb.terms[i] = y_ref.terms[i];
-  }
+  // Null bias / db (the error scale stays that of the biased sum).
+  Sums y_nb = ref.y;
+  for (size_t i = 0; i < ny; ++i) y_nb.val[i] -= b[(i / (static_cast<size_t>(s.OH) * s.OW)) % s.K];
   std::fill(y.begin(), y.end(), kNaN);
-  ember::cpu::conv2d_forward(s, x.data(), w.data(), nullptr, y.data());
-  check_close("conv2d_forward(no bias)", sh, y, y_nb);
+  kern.forward(s, x.data(), w.data(), nullptr, y.data());
+  check_close(fwd + "(no bias)", sh, y, y_nb);
   std::fill(dw.begin(), dw.end(), kNaN);
-  ember::cpu::conv2d_backward_weight(s, x.data(), dy.data(), dw.data(), nullptr);
-  check_close("conv2d_backward_weight(dw, no db)", sh, dw, dw_ref);
+  kern.backward_weight(s, x.data(), dy.data(), dw.data(), nullptr);
+  check_close(bwd_w + "(dw, no db)", sh, dw, ref.dw);
+}
+
+void run_conv_case(const Conv2dShape& s, uint32_t seed) {
+  const ConvKernels<Conv2dShape> kern{"conv2d", ember::cpu::conv2d_forward,
+                                      ember::cpu::conv2d_backward_input,
+                                      ember::cpu::conv2d_backward_weight};
+  run_conv_kernels_case(kern, naive::conv2d(s), s, seed);
 }
 
 void run_conv_transpose_case(const ConvTranspose2dShape& s, uint32_t seed) {
-  const size_t nx = static_cast<size_t>(s.N) * s.C * s.H * s.W;
-  const size_t nw = static_cast<size_t>(s.C) * s.K * s.R * s.S;
-  const size_t ny = static_cast<size_t>(s.N) * s.K * s.OH * s.OW;
-  auto x = random_vec(nx, seed), w = random_vec(nw, seed + 1), b = random_vec(s.K, seed + 2);
-  auto dy = random_vec(ny, seed + 3);
-  auto X = [&](int n, int c, int h, int ww) { return ((static_cast<size_t>(n) * s.C + c) * s.H + h) * s.W + ww; };
-  auto Y = [&](int n, int k, int h, int ww) { return ((static_cast<size_t>(n) * s.K + k) * s.OH + h) * s.OW + ww; };
-  auto Wt = [&](int c, int k, int r, int q) { return ((static_cast<size_t>(c) * s.K + k) * s.R + r) * s.S + q; };
-
-  // Straight from the definition: y[n,k,ih*st-p+r, iw*st-p+q] += x[n,c,ih,iw] * w[c,k,r,q].
-  Ref y_ref(ny), dx_ref(nx), dw_ref(nw), db_ref(s.K);
-  for (int n = 0; n < s.N; ++n)
-    for (int k = 0; k < s.K; ++k)
-      for (int oh = 0; oh < s.OH; ++oh)
-        for (int ow = 0; ow < s.OW; ++ow) {
-          y_ref.add(Y(n, k, oh, ow), b[k]);
-          db_ref.add(k, dy[Y(n, k, oh, ow)]);
-        }
-  for (int n = 0; n < s.N; ++n)
-    for (int c = 0; c < s.C; ++c)
-      for (int ih = 0; ih < s.H; ++ih)
-        for (int iw = 0; iw < s.W; ++iw)
-          for (int k = 0; k < s.K; ++k)
-            for (int r = 0; r < s.R; ++r)
-              for (int q = 0; q < s.S; ++q) {
-                const int oh = ih * s.stride - s.pad + r, ow = iw * s.stride - s.pad + q;
-                if (oh < 0 || oh >= s.OH || ow < 0 || ow >= s.OW) continue;
-                const size_t xo = X(n, c, ih, iw), yo = Y(n, k, oh, ow), wo = Wt(c, k, r, q);
-                y_ref.add(yo, static_cast<double>(x[xo]) * w[wo]);
-                dx_ref.add(xo, static_cast<double>(dy[yo]) * w[wo]);
-                dw_ref.add(wo, static_cast<double>(x[xo]) * dy[yo]);
-              }
-
-  const std::string sh = describe(s);
-  std::vector<float> y(ny, kNaN), dx(nx, kNaN), dw(nw, kNaN), db(s.K, kNaN);
-  ember::cpu::conv_transpose2d_forward(s, x.data(), w.data(), b.data(), y.data());
-  check_close("conv_transpose2d_forward", sh, y, y_ref);
-  ember::cpu::conv_transpose2d_backward_input(s, dy.data(), w.data(), dx.data());
-  check_close("conv_transpose2d_backward_input", sh, dx, dx_ref);
-  ember::cpu::conv_transpose2d_backward_weight(s, x.data(), dy.data(), dw.data(), db.data());
-  check_close("conv_transpose2d_backward_weight(dw)", sh, dw, dw_ref);
-  check_close("conv_transpose2d_backward_weight(db)", sh, db, db_ref);
-
-  std::fill(y.begin(), y.end(), kNaN);
-  ember::cpu::conv_transpose2d_forward(s, x.data(), w.data(), nullptr, y.data());
-  Ref y_nb = y_ref;
-  for (size_t i = 0; i < ny; ++i) y_nb.val[i] -= b[(i / (static_cast<size_t>(s.OH) * s.OW)) % s.K];
-  check_close("conv_transpose2d_forward(no bias)", sh, y, y_nb);
-  std::fill(dw.begin(), dw.end(), kNaN);
-  ember::cpu::conv_transpose2d_backward_weight(s, x.data(), dy.data(), dw.data(), nullptr);
-  check_close("conv_transpose2d_backward_weight(dw, no db)", sh, dw, dw_ref);
+  const ConvKernels<ConvTranspose2dShape> kern{
+      "conv_transpose2d", ember::cpu::conv_transpose2d_forward,
+      ember::cpu::conv_transpose2d_backward_input, ember::cpu::conv_transpose2d_backward_weight};
+  run_conv_kernels_case(kern, naive::conv_transpose2d(s), s, seed);
 }
 
 ConvTranspose2dShape make_convt(int N, int C, int H, int W, int K, int R, int S, int stride, int pad,
@@ -402,20 +340,9 @@ TEST_CASE("cpu linear forward/backward match naive loops", "[cpu][linear]") {
       auto w = random_vec(static_cast<size_t>(s.N) * s.K, seed + 1);
       auto b = random_vec(s.N, seed + 2);
       auto dy = random_vec(static_cast<size_t>(s.M) * s.N, seed + 3);
-      Ref y_ref(static_cast<size_t>(s.M) * s.N), dx_ref(static_cast<size_t>(s.M) * s.K),
-          dw_ref(static_cast<size_t>(s.N) * s.K), db_ref(s.N);
-      for (int i = 0; i < s.M; ++i)
-        for (int j = 0; j < s.N; ++j) {
-          const size_t yo = static_cast<size_t>(i) * s.N + j;
-          y_ref.add(yo, b[j]);
-          db_ref.add(j, dy[yo]);
-          for (int k = 0; k < s.K; ++k) {
-            const size_t xo = static_cast<size_t>(i) * s.K + k, wo = static_cast<size_t>(j) * s.K + k;
-            y_ref.add(yo, static_cast<double>(x[xo]) * w[wo]);
-            dx_ref.add(xo, static_cast<double>(dy[yo]) * w[wo]);
-            dw_ref.add(wo, static_cast<double>(dy[yo]) * x[xo]);
-          }
-        }
+      const naive::Passes ref =
+          naive::passes(naive::linear(s), x.data(), w.data(), b.data(), dy.data());
+      const Sums &y_ref = ref.y, &dx_ref = ref.dx, &dw_ref = ref.dw, &db_ref = ref.db;
       std::ostringstream o;
       o << "M=" << s.M << " K=" << s.K << " N=" << s.N;
       std::vector<float> y(y_ref.val.size(), kNaN), dx(dx_ref.val.size(), kNaN),
@@ -429,7 +356,7 @@ TEST_CASE("cpu linear forward/backward match naive loops", "[cpu][linear]") {
       check_close("linear_backward_weight(db)", o.str(), db, db_ref);
       std::fill(y.begin(), y.end(), kNaN);
       ember::cpu::linear_forward(s, x.data(), w.data(), nullptr, y.data());
-      Ref y_nb = y_ref;
+      Sums y_nb = y_ref;
       for (size_t i = 0; i < y_nb.val.size(); ++i) y_nb.val[i] -= b[i % s.N];
       check_close("linear_forward(no bias)", o.str(), y, y_nb);
     }

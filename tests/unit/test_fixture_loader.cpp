@@ -1,9 +1,11 @@
 // @file tests/unit/test_fixture_loader.cpp
 // @brief Tests the EMBERFIX loader and validates the committed PyTorch fixtures against naive
-//        double-precision references written here (so a broken fixture is caught before it is
-//        used to judge ember's kernels).
+//        double-precision references (tests/support/naive_reference.hpp for conv2d,
+//        conv_transpose2d and linear; the rest written here), so a broken fixture is caught
+//        before it is used to judge ember's kernels.
 #include "../support/catch.hpp"
 #include "../support/fixture.hpp"
+#include "../support/naive_reference.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -16,6 +18,7 @@
 using ember_test::compare;
 using ember_test::Fixture;
 using ember_test::FixtureTensor;
+namespace naive = ember_test::naive;
 
 namespace {
 
@@ -39,6 +42,15 @@ std::string write_temp(const std::string& name, const std::vector<char>& bytes) 
   std::ofstream out(p, std::ios::binary);
   out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
   return p.string();
+}
+
+/// A conv fixture's y, gx, gw (and gb where it has a bias) against the naive passes r.
+void check_conv_fixture(const std::string& name, const Fixture& f, const naive::Passes& r,
+                        double gb_atol) {
+  check_close(name + " y", r.y.val, f.at("y"), 1e-4, 1e-4);
+  check_close(name + " gx", r.dx.val, f.at("gx"), 1e-4, 1e-4);
+  check_close(name + " gw", r.dw.val, f.at("gw"), 1e-3, 1e-4);
+  if (f.has("b")) check_close(name + " gb", r.db.val, f.at("gb"), gb_atol, 1e-4);
 }
 
 bool throws_mentioning(const std::string& path, const std::string& needle) {
@@ -185,33 +197,12 @@ TEST_CASE("fixtures: conv2d matches a naive double-precision reference", "[fixtu
     REQUIRE(f.at("gx").shape == x.shape);
     REQUIRE(f.at("gw").shape == w.shape);
 
-    std::vector<double> y(size_t(N * K * OH * OW)), gx(x.data.size(), 0.0), gw(w.data.size(), 0.0),
-        gb(size_t(K), 0.0);
-    for (int64_t n = 0; n < N; ++n)
-      for (int64_t k = 0; k < K; ++k)
-        for (int64_t oh = 0; oh < OH; ++oh)
-          for (int64_t ow = 0; ow < OW; ++ow) {
-            const size_t yi = size_t(((n * K + k) * OH + oh) * OW + ow);
-            double acc = bias ? double(f.at("b").data[size_t(k)]) : 0.0;
-            const double g = gy.data[yi];
-            gb[size_t(k)] += g;
-            for (int64_t ci = 0; ci < C; ++ci)
-              for (int64_t kh = 0; kh < KH; ++kh)
-                for (int64_t kw = 0; kw < KW; ++kw) {
-                  const int64_t ih = oh * s - p + kh, iw = ow * s - p + kw;
-                  if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
-                  const size_t xi = size_t(((n * C + ci) * H + ih) * W + iw);
-                  const size_t wi = size_t(((k * C + ci) * KH + kh) * KW + kw);
-                  acc += double(x.data[xi]) * double(w.data[wi]);
-                  gx[xi] += g * double(w.data[wi]);
-                  gw[wi] += g * double(x.data[xi]);
-                }
-            y[yi] = acc;
-          }
-    check_close(name + " y", y, f.at("y"), 1e-4, 1e-4);
-    check_close(name + " gx", gx, f.at("gx"), 1e-4, 1e-4);
-    check_close(name + " gw", gw, f.at("gw"), 1e-3, 1e-4);
-    if (bias) check_close(name + " gb", gb, f.at("gb"), 1e-3, 1e-4);
+    const ember::kernels::Conv2dShape cs{int(N),  int(C), int(H), int(W),  int(K), int(KH),
+                                         int(KW), int(s), int(p), int(OH), int(OW)};
+    const float* b = bias ? f.at("b").data.data() : nullptr;
+    const naive::Passes r =
+        naive::passes(naive::conv2d(cs), x.data.data(), w.data.data(), b, gy.data.data());
+    check_conv_fixture(name, f, r, 1e-3);
   }
 }
 
@@ -232,37 +223,13 @@ TEST_CASE("fixtures: conv_transpose2d matches a naive double-precision reference
     const int64_t OH = (H - 1) * s - 2 * p + KH + op, OW = (W - 1) * s - 2 * p + KW + op;
     REQUIRE(f.at("y").shape == std::vector<int64_t>{N, K, OH, OW});
     const auto& gy = f.at("gy");
-    std::vector<double> y(size_t(N * K * OH * OW), 0.0), gx(x.data.size(), 0.0), gw(w.data.size(), 0.0);
-    for (int64_t n = 0; n < N; ++n)
-      for (int64_t k = 0; k < K; ++k)
-        for (int64_t i = 0; i < OH * OW; ++i) y[size_t((n * K + k) * OH * OW + i)] = bias ? f.at("b").data[size_t(k)] : 0.0;
-    for (int64_t n = 0; n < N; ++n)
-      for (int64_t ci = 0; ci < C; ++ci)
-        for (int64_t ih = 0; ih < H; ++ih)
-          for (int64_t iw = 0; iw < W; ++iw) {
-            const size_t xi = size_t(((n * C + ci) * H + ih) * W + iw);
-            for (int64_t k = 0; k < K; ++k)
-              for (int64_t kh = 0; kh < KH; ++kh)
-                for (int64_t kw = 0; kw < KW; ++kw) {
-                  const int64_t oh = ih * s - p + kh, ow = iw * s - p + kw;
-                  if (oh < 0 || oh >= OH || ow < 0 || ow >= OW) continue;
-                  const size_t yi = size_t(((n * K + k) * OH + oh) * OW + ow);
-                  const size_t wi = size_t(((ci * K + k) * KH + kh) * KW + kw);
-                  y[yi] += double(x.data[xi]) * double(w.data[wi]);
-                  gx[xi] += double(gy.data[yi]) * double(w.data[wi]);
-                  gw[wi] += double(gy.data[yi]) * double(x.data[xi]);
-                }
-          }
-    check_close(name + " y", y, f.at("y"), 1e-4, 1e-4);
-    check_close(name + " gx", gx, f.at("gx"), 1e-4, 1e-4);
-    check_close(name + " gw", gw, f.at("gw"), 1e-3, 1e-4);
-    if (bias) {
-      std::vector<double> gb(size_t(K), 0.0);
-      for (int64_t n = 0; n < N; ++n)
-        for (int64_t k = 0; k < K; ++k)
-          for (int64_t i = 0; i < OH * OW; ++i) gb[size_t(k)] += gy.data[size_t((n * K + k) * OH * OW + i)];
-      check_close(name + " gb", gb, f.at("gb"), 1e-4, 1e-4);
-    }
+    const ember::kernels::ConvTranspose2dShape ts{int(N), int(C),  int(H),  int(W),
+                                                  int(K), int(KH), int(KW), int(s),
+                                                  int(p), int(op), int(OH), int(OW)};
+    const float* b = bias ? f.at("b").data.data() : nullptr;
+    const naive::Passes r =
+        naive::passes(naive::conv_transpose2d(ts), x.data.data(), w.data.data(), b, gy.data.data());
+    check_conv_fixture(name, f, r, 1e-4);
   }
 }
 
@@ -339,14 +306,11 @@ TEST_CASE("fixtures: linear, cat, adam and U-Net are well formed", "[fixture]") 
   {
     Fixture f = Fixture::load("linear");
     const auto &x = f.at("x"), &w = f.at("w"), &b = f.at("b");
-    std::vector<double> y(15);
-    for (int i = 0; i < 5; ++i)
-      for (int o = 0; o < 3; ++o) {
-        double a = b.data[size_t(o)];
-        for (int k = 0; k < 7; ++k) a += double(x.data[size_t(i * 7 + k)]) * w.data[size_t(o * 7 + k)];
-        y[size_t(i * 3 + o)] = a;
-      }
-    check_close("linear y", y, f.at("y"), 1e-5, 1e-5);
+    REQUIRE(x.shape == std::vector<int64_t>{5, 7});
+    REQUIRE(w.shape == std::vector<int64_t>{3, 7});
+    const ember::kernels::LinearShape ls{5, 7, 3};  // M, K (in), N (out)
+    const auto y = naive::forward(naive::linear(ls), x.data.data(), w.data.data(), b.data.data());
+    check_close("linear y", y.val, f.at("y"), 1e-5, 1e-5);
   }
   for (int dim = 0; dim < 4; ++dim)
     for (int n = 2; n <= 3; ++n) {
