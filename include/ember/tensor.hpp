@@ -88,10 +88,10 @@ class Tensor {
     return out;
   }
 
-  /// A copy on `device` (this tensor itself if it is already there). The copy is a leaf that
-  /// keeps requires_grad.
+  /// A copy on `device` (this tensor itself if it is already there). Differentiable, as in
+  /// PyTorch: the gradient is copied back to this tensor's device (see ops/copy.hpp).
   Tensor to(Device device) const;
-  /// A new tensor with the same values and its own storage (no autograd history).
+  /// A new tensor with the same values and its own storage; differentiable (identity gradient).
   Tensor clone() const;
   /// A tensor sharing this one's storage, cut from the autograd graph.
   Tensor detach() const {
@@ -228,23 +228,10 @@ inline Tensor randn(const Shape& shape, Device device = Device::cpu) {
 }
 
 // ---- member definitions that need the factories ----
-inline Tensor Tensor::to(Device device) const {
-  if (device == this->device()) return *this;
-  Tensor out = Tensor::empty(shape(), device);
-  detail::copy_(*this, out);
-  out.impl().requires_grad = requires_grad();
-  return out;
-}
-
-inline Tensor Tensor::clone() const {
-  Tensor out = Tensor::empty(shape(), device());
-  detail::copy_(*this, out);
-  return out;
-}
-
 inline void Tensor::move_to_(Device device) {
   if (device == this->device()) return;
-  Tensor moved = to(device);
+  Tensor moved = Tensor::empty(shape(), device);
+  detail::copy_(*this, moved);
   impl().storage = moved.impl().storage;
   impl().offset = 0;
   if (impl().grad) Tensor(impl().grad).move_to_(device);
@@ -278,4 +265,5 @@ inline std::ostream& operator<<(std::ostream& os, const Tensor& t) {
 }  // namespace ember
 
 #include "autograd.hpp"
+#include "ops/copy.hpp"
 #include "ops/view.hpp"

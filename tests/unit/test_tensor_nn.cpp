@@ -50,6 +50,27 @@ TEST_CASE("tensor: views share storage with their base", "[tensor]") {
   CHECK(cl.to_vector() == a.to_vector());
 }
 
+TEST_CASE("clone and to are differentiable copies, as in PyTorch", "[tensor][autograd]") {
+  Tensor a = ember::from_vector({1, -2, 3, 4}, {2, 2});
+  a.set_requires_grad();
+  Tensor c = a.clone();
+  CHECK(c.storage() != a.storage());
+  CHECK(c.requires_grad());
+  CHECK_FALSE(c.is_leaf());
+  // loss = sum(clone(a) * a): d/da = 2a, half of it through the clone.
+  ember::sum(ember::mul(c, a)).backward();
+  REQUIRE(a.grad().defined());
+  CHECK(a.grad().to_vector() == std::vector<float>{2, -4, 6, 8});
+  // to() on the tensor's own device is the tensor itself; under no_grad a clone has no history.
+  CHECK(a.to(ember::Device::cpu).storage() == a.storage());
+  {
+    ember::NoGradGuard ng;
+    Tensor d = a.clone();
+    CHECK(d.is_leaf());
+    CHECK_FALSE(d.requires_grad());
+  }
+}
+
 TEST_CASE("generator: seeded, counter-based, offset-continuous", "[tensor][random]") {
   Generator g1(123), g2(123), g3(124);
   std::vector<float> a = randn({1000}, g1).to_vector();
