@@ -6,9 +6,10 @@
 // nullable. All outputs are overwritten (=). M = N*HW values per channel.
 //   batch_norm_forward_train: mean = sum(x)/M, var = sum((x-mean)^2)/M (two passes, double);
 //       save_mean = mean, save_invstd = 1/sqrt(var + eps); running r = (1-mom) r + mom stat with
-//       the unbiased var * M/(M-1) (biased when M == 1); y = x*a + b, a = gamma*invstd,
-//       b = beta - mean*a (a, b rounded to float once, as the CPU).
-//   batch_norm_forward_eval: the same affine map from running_mean / running_var.
+//       the unbiased var * M/(M-1) (biased when M == 1); y = (x - m)*a + b with m = save_mean,
+//       a = float(gamma*invstd), b = beta (the mean is subtracted first, as the CPU, so a
+//       near-constant channel with a large mean loses no precision).
+//   batch_norm_forward_eval: the same affine map with m = running_mean, a from running_var.
 //   batch_norm_backward_train / _eval: sum_dy = sum(dy), dotp = sum((x - mean)*dy) (double);
 //       dgamma = dotp*invstd, dbeta = sum_dy; dx = dy*w + x*u + v in double with w = gamma*invstd,
 //       u = -w*k, v = -w*sum_dy/M + w*k*mean, k = dotp*invstd^2/M (train), dx = dy*float(w)
@@ -18,8 +19,8 @@
 //                       in double to scratch, then a fixed-order per-channel fold whose fin
 //                       functor computes the per-channel coefficients below.
 //   bn_prep_kernel      per channel: mean / invstd in double from saved or running stats.
-//   bn_affine_kernel    y = x*a[c] + b[c], flat grid-stride, c = (i / HW) % C (32-bit index math
-//                       when the tensor has < 2^32 elements).
+//   bn_affine_kernel    y = (x - m[c])*a[c] + b[c], flat grid-stride, c = (i / HW) % C (32-bit
+//                       index math when the tensor has < 2^32 elements).
 //   bn_dx_kernel        dx from the double coefficients (w, u, v) per channel.
 #pragma once
 #include <cuda_runtime.h>
@@ -43,12 +44,12 @@ EMBER_CUDA_HD int bn_channel(int64_t i, int C, int HW) {
   return static_cast<int>((static_cast<Index>(i) / static_cast<Index>(HW)) % static_cast<Index>(C));
 }
 
-/// y = x*a + b (rounded separately, as the CPU; no FMA contraction).
-EMBER_CUDA_HD float bn_affine_one(float x, float a, float b) {
+/// y = (x - m)*a + b (rounded separately, as the CPU; no FMA contraction).
+EMBER_CUDA_HD float bn_affine_one(float x, float m, float a, float b) {
 #if defined(__CUDA_ARCH__)
-  return __fadd_rn(__fmul_rn(x, a), b);
+  return __fadd_rn(__fmul_rn(__fsub_rn(x, m), a), b);
 #else
-  return x * a + b;
+  return (x - m) * a + b;
 #endif
 }
 
@@ -69,12 +70,12 @@ EMBER_CUDA_HD float bn_dx_one(float x, float dy, const double* wuv) {
 
 template <class Index>
 __global__ void __launch_bounds__(kThreads)
-    bn_affine_kernel(int64_t total, int C, int HW, const float* x, const float* a, const float* b,
-                     float* y) {
+    bn_affine_kernel(int64_t total, int C, int HW, const float* x, const float* m, const float* a,
+                     const float* b, float* y) {
   const int64_t stride = int64_t(gridDim.x) * blockDim.x;
   for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += stride) {
     const int c = bn_channel<Index>(i, C, HW);
-    y[i] = bn_affine_one(x[i], a[c], b[c]);
+    y[i] = bn_affine_one(x[i], m[c], a[c], b[c]);
   }
 }
 
@@ -92,14 +93,17 @@ __global__ void __launch_bounds__(kThreads)
 
 inline bool small_index(int64_t total) { return total <= int64_t(0xFFFFFFFFu); }
 
-inline void launch_affine(const kernels::BatchNormShape& s, const float* x, const float* a,
-                          const float* b, float* y, cudaStream_t stream, const char* name) {
+inline void launch_affine(const kernels::BatchNormShape& s, const float* x, const float* m,
+                          const float* a, const float* b, float* y, cudaStream_t stream,
+                          const char* name) {
   const int64_t total = int64_t(s.N) * s.C * s.HW;
   if (total <= 0) return;
   if (small_index(total))
-    bn_affine_kernel<uint32_t><<<grid_1d(total), kThreads, 0, stream>>>(total, s.C, s.HW, x, a, b, y);
+    bn_affine_kernel<uint32_t>
+        <<<grid_1d(total), kThreads, 0, stream>>>(total, s.C, s.HW, x, m, a, b, y);
   else
-    bn_affine_kernel<uint64_t><<<grid_1d(total), kThreads, 0, stream>>>(total, s.C, s.HW, x, a, b, y);
+    bn_affine_kernel<uint64_t>
+        <<<grid_1d(total), kThreads, 0, stream>>>(total, s.C, s.HW, x, m, a, b, y);
   EMBER_CUDA_LAUNCH_CHECK(name);
 }
 
@@ -147,7 +151,7 @@ struct FinishForwardTrain {
     const double bt = beta ? static_cast<double>(beta[c]) : 0.0;
     const double ac = invstd * g;
     a[c] = static_cast<float>(ac);
-    b[c] = static_cast<float>(bt - mu * ac);
+    b[c] = static_cast<float>(bt);  // y = (x - save_mean) * a + b, as the CPU
     const double mom = static_cast<double>(momentum);
     if (running_mean)
       running_mean[c] =
@@ -211,11 +215,11 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
-/// a[c] = gamma*invstd, b[c] = beta - mean*a from running stats (eval forward).
+/// a[c] = gamma*invstd, b[c] = beta from running stats (eval forward: y = (x - mean)*a + b).
 template <class T>
 __global__ void __launch_bounds__(kThreads)
-    bn_eval_coef_kernel(int C, const T* gamma, const T* beta, const T* running_mean,
-                        const T* running_var, T eps, T* a, T* b) {
+    bn_eval_coef_kernel(int C, const T* gamma, const T* beta, const T* running_var, T eps, T* a,
+                        T* b) {
   for (int c = blockIdx.x * blockDim.x + threadIdx.x; c < C; c += gridDim.x * blockDim.x) {
     const double invstd =
         1.0 / sqrt(static_cast<double>(running_var[c]) + static_cast<double>(eps));
@@ -223,7 +227,7 @@ __global__ void __launch_bounds__(kThreads)
     const double bt = beta ? static_cast<double>(beta[c]) : 0.0;
     const double ac = invstd * g;
     a[c] = static_cast<float>(ac);
-    b[c] = static_cast<float>(bt - static_cast<double>(running_mean[c]) * ac);
+    b[c] = static_cast<float>(bt);
   }
 }
 
@@ -270,7 +274,7 @@ inline void batch_norm_forward_train(kernels::BatchNormShape s, const float* x, 
       bn_detail::FinishForwardTrain{mean.get(), gamma, beta, eps, momentum, M, save_mean,
                                     save_invstd, running_mean, running_var, a.get(), b.get()},
       stream, name);
-  bn_detail::launch_affine(s, x, a.get(), b.get(), y, stream, name);
+  bn_detail::launch_affine(s, x, save_mean, a.get(), b.get(), y, stream, name);
 }
 
 inline void batch_norm_forward_eval(kernels::BatchNormShape s, const float* x, const float* gamma,
@@ -281,9 +285,9 @@ inline void batch_norm_forward_eval(kernels::BatchNormShape s, const float* x, c
   const char* name = "batch_norm_forward_eval";
   Scratch<float> a(s.C), b(s.C);
   bn_detail::bn_eval_coef_kernel<float><<<grid_1d(s.C), kThreads, 0, stream>>>(
-      s.C, gamma, beta, running_mean, running_var, eps, a.get(), b.get());
+      s.C, gamma, beta, running_var, eps, a.get(), b.get());
   EMBER_CUDA_LAUNCH_CHECK(name);
-  bn_detail::launch_affine(s, x, a.get(), b.get(), y, stream, name);
+  bn_detail::launch_affine(s, x, running_mean, a.get(), b.get(), y, stream, name);
 }
 
 inline void batch_norm_backward_train(kernels::BatchNormShape s, const float* x, const float* dy,
