@@ -33,6 +33,13 @@ struct BatchNormShape {
   int N, C, HW;
 };
 
+/// Group normalisation of x (N, C, HW): the C channels form G groups of C/G consecutive channels;
+/// statistics are taken per (sample n, group g) over the group's (C/G)*HW values, which lie
+/// contiguously at x + (n*G + g) * (C/G)*HW. C must be divisible by G.
+struct GroupNormShape {
+  int N, C, HW, G;
+};
+
 /// Max pooling without dilation; padded positions count as -infinity.
 struct MaxPool2dShape {
   int N, C, H, W;

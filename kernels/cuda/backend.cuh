@@ -31,6 +31,8 @@
 #include "conv2d.cuh"
 #include "conv_transpose2d.cuh"
 #include "elementwise.cuh"
+#include "gelu.cuh"
+#include "group_norm.cuh"
 #include "linear.cuh"
 #include "max_pool2d.cuh"
 #include "optim.cuh"
@@ -153,6 +155,18 @@ inline void relu_forward(int64_t n, const float* x, float* y) {
 inline void relu_backward(int64_t n, const float* x, const float* dy, float* dx) {
   cuda::relu_backward(n, x, dy, dx, current_stream());
 }
+inline void gelu_forward(int64_t n, const float* x, float* y) {
+  cuda::gelu_forward(n, x, y, current_stream());
+}
+inline void gelu_backward(int64_t n, const float* x, const float* dy, float* dx) {
+  cuda::gelu_backward(n, x, dy, dx, current_stream());
+}
+inline void gelu_tanh_forward(int64_t n, const float* x, float* y) {
+  cuda::gelu_tanh_forward(n, x, y, current_stream());
+}
+inline void gelu_tanh_backward(int64_t n, const float* x, const float* dy, float* dx) {
+  cuda::gelu_tanh_backward(n, x, dy, dx, current_stream());
+}
 inline void concat_copy(int64_t outer, int64_t src_block, int64_t dst_block, int64_t dst_offset,
                         const float* src, float* dst) {
   cuda::concat_copy(outer, src_block, dst_block, dst_offset, src, dst, current_stream());
@@ -220,6 +234,17 @@ inline void batch_norm_backward_eval(const BatchNormShape& s, const float* x, co
   cuda::batch_norm_backward_eval(s, x, dy, gamma, running_mean, running_var, eps, dx, dgamma,
                                  dbeta, current_stream());
 }
+inline void group_norm_forward(const GroupNormShape& s, const float* x, const float* gamma,
+                               const float* beta, float eps, float* y, float* save_mean,
+                               float* save_rstd) {
+  cuda::group_norm_forward(s, x, gamma, beta, eps, y, save_mean, save_rstd, current_stream());
+}
+inline void group_norm_backward(const GroupNormShape& s, const float* x, const float* dy,
+                                const float* gamma, const float* save_mean,
+                                const float* save_rstd, float* dx, float* dgamma, float* dbeta) {
+  cuda::group_norm_backward(s, x, dy, gamma, save_mean, save_rstd, dx, dgamma, dbeta,
+                            current_stream());
+}
 inline void max_pool2d_forward(const MaxPool2dShape& s, const float* x, float* y,
                                int32_t* argmax) {
   cuda::max_pool2d_forward(s, x, y, argmax, current_stream());
@@ -285,6 +310,10 @@ inline const ember::detail::CudaBackend& backend_table() {
     t.mse_loss_backward = &b::mse_loss_backward;
     t.relu_forward = &b::relu_forward;
     t.relu_backward = &b::relu_backward;
+    t.gelu_forward = &b::gelu_forward;
+    t.gelu_backward = &b::gelu_backward;
+    t.gelu_tanh_forward = &b::gelu_tanh_forward;
+    t.gelu_tanh_backward = &b::gelu_tanh_backward;
     t.concat_copy = &b::concat_copy;
     t.slice_copy = &b::slice_copy;
     t.rand_uniform = &b::rand_uniform;
@@ -299,6 +328,8 @@ inline const ember::detail::CudaBackend& backend_table() {
     t.batch_norm_forward_eval = &b::batch_norm_forward_eval;
     t.batch_norm_backward_train = &b::batch_norm_backward_train;
     t.batch_norm_backward_eval = &b::batch_norm_backward_eval;
+    t.group_norm_forward = &b::group_norm_forward;
+    t.group_norm_backward = &b::group_norm_backward;
     t.max_pool2d_forward = &b::max_pool2d_forward;
     t.max_pool2d_backward = &b::max_pool2d_backward;
     t.linear_forward = &b::linear_forward;

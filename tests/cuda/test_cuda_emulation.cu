@@ -7,9 +7,10 @@
 // over the real grid (and a deliberately small grid, so blocks loop over several tiles). The
 // ops are built by the same *_op() builders the CUDA entry points use, so argument mapping,
 // tiling, load slots, phases, split-K slices and bounds handling are all exercised. The
-// channel reduction's per-thread walk, the max-pool per-element bodies and the batch-norm
-// coefficient functors are emulated the same way. A GPU run (test_cuda_kernels.cu) is still
-// needed for the parts that only exist on the device (shuffles, launch configuration).
+// channel reduction's per-thread walk, the max-pool per-element bodies, the batch-norm and
+// group-norm functors and passes, and the GELU bodies are emulated the same way. A GPU run
+// (test_cuda_kernels.cu) is still needed for the parts that only exist on the device (shuffles,
+// launch configuration).
 //
 // Build: as test_cuda_kernels.cu, with tests/cuda/test_cuda_emulation.cu.
 #include <cstdint>
@@ -25,6 +26,8 @@
 #include "../../kernels/cpu/batch_norm.hpp"
 #include "../../kernels/cpu/conv2d.hpp"
 #include "../../kernels/cpu/conv_transpose2d.hpp"
+#include "../../kernels/cpu/gelu.hpp"
+#include "../../kernels/cpu/group_norm.hpp"
 #include "../../kernels/cpu/linear.hpp"
 #include "../../kernels/cpu/max_pool2d.hpp"
 
@@ -382,7 +385,7 @@ TEST_CASE("emulated batch_norm passes match the CPU", "[cuda][emulation][batch_n
                                si.data(), rm.data(), rv.data(), a.data(), b.data()});
     for (int64_t i = 0; i < n; ++i) {
       const int c = bn::bn_channel<uint32_t>(i, s.C, s.HW);
-      y[size_t(i)] = bn::bn_affine_one(x[size_t(i)], a[size_t(c)], b[size_t(c)]);
+      y[size_t(i)] = bn::bn_affine_one(x[size_t(i)], sm[size_t(c)], a[size_t(c)], b[size_t(c)]);
     }
     std::vector<float> ry = nan_vec(n), rsm(size_t(s.C)), rsi(size_t(s.C)), rrm = rm0, rrv = rv0;
     ecpu::batch_norm_forward_train(s, x.data(), gamma.data(), beta.data(), eps, momentum,
@@ -424,6 +427,93 @@ TEST_CASE("emulated batch_norm passes match the CPU", "[cuda][emulation][batch_n
       EMBER_CHECK_CLOSE(gb, rgb, kBnR, kBnS);
     }
   }
+}
+
+TEST_CASE("emulated group_norm passes match the CPU", "[cuda][emulation][group_norm]") {
+  namespace gn = ember::cuda::gn_detail;
+  uint32_t seed = 110;
+  for (const K::GroupNormShape s :
+       {K::GroupNormShape{1, 1, 1, 1}, K::GroupNormShape{2, 6, 5, 3}, K::GroupNormShape{3, 4, 1, 2},
+        K::GroupNormShape{2, 5, 7, 5}, K::GroupNormShape{2, 3, 20000, 1},
+        K::GroupNormShape{4, 8, 3, 8}, K::GroupNormShape{3, 12, 17, 4}}) {
+    INFO("group_norm N " << s.N << " C " << s.C << " HW " << s.HW << " G " << s.G);
+    const int cg = s.C / s.G, D = cg * s.HW;
+    const int64_t n = int64_t(s.N) * s.C * s.HW, groups = int64_t(s.N) * s.G;
+    const int64_t rows = int64_t(s.N) * s.C;
+    const auto x = random_vec(n, seed++, -1.0f, 3.0f), dy = random_vec(n, seed++);
+    const auto gamma_v = random_vec(s.C, seed++, 0.5f, 1.5f), beta_v = random_vec(s.C, seed++);
+    const float eps = 1e-5f;
+    for (bool affine : {true, false}) {
+      INFO((affine ? "affine" : "no affine"));
+      const float* gamma = affine ? gamma_v.data() : nullptr;
+      const float* beta = affine ? beta_v.data() : nullptr;
+
+      // forward, as group_norm_forward sequences it.
+      std::vector<double> mean(size_t(groups), NAN), rstd(size_t(groups), NAN);
+      std::vector<float> sm = nan_vec(groups), sr = nan_vec(groups), a = nan_vec(rows);
+      std::vector<float> y = nan_vec(n);
+      emulate_channel_reduce<1>(1, int(groups), D, gn::SumX{x.data()},
+                                gn::StoreMean{mean.data(), double(D)});
+      emulate_channel_reduce<1>(
+          1, int(groups), D, gn::SumSqDev{x.data(), mean.data()},
+          gn::FinishStats{mean.data(), eps, double(D), sm.data(), sr.data(), rstd.data()});
+      for (int64_t q = 0; q < rows; ++q)  // gn_coef_kernel
+        a[size_t(q)] = gn::gn_coef_one(q, s.C, cg, rstd.data(), gamma);
+      for (int64_t i = 0; i < n; ++i)  // gn_affine_kernel
+        y[size_t(i)] =
+            gn::gn_affine_at<uint32_t>(i, s.C, s.HW, cg, x.data(), sm.data(), a.data(), beta);
+      std::vector<float> ry = nan_vec(n), rsm = nan_vec(groups), rsr = nan_vec(groups);
+      ecpu::group_norm_forward(s, x.data(), gamma, beta, eps, ry.data(), rsm.data(), rsr.data());
+      EMBER_CHECK_CLOSE(y, ry, kBnR, kBnS);
+      EMBER_CHECK_CLOSE(sm, rsm, kBnR, kBnS);
+      EMBER_CHECK_CLOSE(sr, rsr, kBnR, kBnS);
+
+      // backward, as group_norm_backward sequences it, from the CPU's saved statistics.
+      std::vector<double> sums(size_t(2 * rows), NAN), coef(size_t(2 * groups), NAN);
+      emulate_channel_reduce<2>(1, int(rows), s.HW,
+                                gn::RowSums{x.data(), dy.data(), rsm.data(), cg},
+                                gn::StoreRowSums{sums.data()});
+      std::vector<float> gx = nan_vec(n), gg = nan_vec(s.C), gb = nan_vec(s.C);
+      for (int c = 0; c < s.C; ++c)  // gn_param_grad_kernel
+        gn::gn_param_grad_one(c, s.N, s.C, s.G, cg, sums.data(), rsr.data(), gg.data(), gb.data());
+      for (int64_t r = 0; r < groups; ++r)  // gn_group_coef_kernel
+        gn::gn_group_coef_one(r, s.C, cg, double(D), sums.data(), gamma, rsr.data(), coef.data());
+      for (int64_t i = 0; i < n; ++i)  // gn_dx_kernel
+        gx[size_t(i)] = gn::gn_dx_at<uint64_t>(i, s.C, s.HW, cg, x.data(), dy.data(), gamma,
+                                               rsm.data(), rsr.data(), coef.data());
+      std::vector<float> rgx = nan_vec(n), rgg = nan_vec(s.C), rgb = nan_vec(s.C);
+      ecpu::group_norm_backward(s, x.data(), dy.data(), gamma, rsm.data(), rsr.data(), rgx.data(),
+                                rgg.data(), rgb.data());
+      EMBER_CHECK_CLOSE(gx, rgx, kBnR, kBnS);
+      EMBER_CHECK_CLOSE(gg, rgg, kBnR, kBnS);
+      EMBER_CHECK_CLOSE(gb, rgb, kBnR, kBnS);
+    }
+  }
+}
+
+TEST_CASE("emulated gelu bodies match the CPU bitwise", "[cuda][emulation][gelu]") {
+  // On the host the bodies call the C library like the CPU kernels, so any difference in the
+  // constants or the operation order shows up as a bitwise mismatch.
+  namespace gl = ember::cuda::gelu_detail;
+  std::vector<float> x = random_vec(10007, 150, -9.0f, 9.0f);
+  const std::vector<float> specials = {0.0f,  -0.0f,  NAN,    INFINITY, -INFINITY,
+                                       40.0f, -40.0f, 1e-30f, -5.0685f};
+  x.insert(x.end(), specials.begin(), specials.end());
+  const int64_t n = int64_t(x.size());
+  const auto dy = random_vec(n, 151);
+  std::vector<float> y = nan_vec(n), ry = nan_vec(n);
+  for (int64_t i = 0; i < n; ++i) y[size_t(i)] = gl::erf_fwd_one(x[size_t(i)]);
+  ecpu::gelu_forward(n, x.data(), ry.data());
+  CHECK(bitwise_equal(y, ry));
+  for (int64_t i = 0; i < n; ++i) y[size_t(i)] = gl::erf_bwd_one(x[size_t(i)], dy[size_t(i)]);
+  ecpu::gelu_backward(n, x.data(), dy.data(), ry.data());
+  CHECK(bitwise_equal(y, ry));
+  for (int64_t i = 0; i < n; ++i) y[size_t(i)] = gl::tanh_fwd_one(x[size_t(i)]);
+  ecpu::gelu_tanh_forward(n, x.data(), ry.data());
+  CHECK(bitwise_equal(y, ry));
+  for (int64_t i = 0; i < n; ++i) y[size_t(i)] = gl::tanh_bwd_one(x[size_t(i)], dy[size_t(i)]);
+  ecpu::gelu_tanh_backward(n, x.data(), dy.data(), ry.data());
+  CHECK(bitwise_equal(y, ry));
 }
 
 TEST_CASE("split-K plans cover the reduction exactly", "[cuda][emulation][splitk]") {

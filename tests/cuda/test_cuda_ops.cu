@@ -173,6 +173,60 @@ TEST_CASE("cuda ops: relu, max_pool2d, linear, cat, views, elementwise, losses",
   }, 1e-6, 1e-5);
 }
 
+TEST_CASE("cuda ops: gelu and group_norm match the CPU", "[cuda][ops][gelu][group_norm]") {
+  EMBER_SKIP_IF_NO_GPU();
+  // gelu: CUDA's erff/expf/tanhf vs the C library's, a few ulps (see test_cuda_kernels.cu).
+  for (const Shape& s : {Shape{3, 5, 7}, Shape{128, 32, 16, 16}})
+    for (const char* approximate : {"none", "tanh"})
+      check_op(
+          std::string("gelu approximate ") + approximate, {s},
+          [&](const std::vector<Tensor>& t) { return ember::gelu(t[0], approximate); }, 1e-6, 1e-5);
+  // group_norm: double statistics on both devices, summed in different orders; as batch_norm2d.
+  struct Case {
+    Shape x;
+    int64_t groups;
+    bool affine;
+  };
+  for (const Case& c :
+       {Case{{4, 6, 5, 5}, 3, true}, Case{{1, 1, 1, 1}, 1, true}, Case{{2, 8, 7}, 4, true},
+        Case{{3, 4, 3, 5}, 2, false}, Case{{2, 5, 4, 4}, 5, true}, Case{{128, 64, 16, 16}, 8, true},
+        Case{{1, 32, 128, 128}, 1, true}}) {
+    std::vector<Shape> shapes{c.x};
+    if (c.affine) shapes.insert(shapes.end(), {Shape{c.x[1]}, Shape{c.x[1]}});
+    check_op(
+        "group_norm groups " + std::to_string(c.groups) + (c.affine ? "" : " no affine"), shapes,
+        [&](const std::vector<Tensor>& t) {
+          return c.affine ? ember::group_norm(t[0], c.groups, t[1], t[2])
+                          : ember::group_norm(t[0], c.groups);
+        },
+        1e-5, 1e-4);
+  }
+  // nn::GroupNorm and nn::GELU move to the device with their parameters.
+  ember::nn::GroupNorm gn(2, 4);
+  ember::nn::GELU act;
+  ember::Generator gen(3);
+  Tensor x = ember::randn({2, 4, 3, 3}, gen);
+  Tensor yc = act.forward(gn.forward(x));
+  gn.to(Device::cuda);
+  Tensor yg = act.forward(gn.forward(x.to(Device::cuda)));
+  CHECK(yg.is_cuda());
+  expect_close("nn::GELU(nn::GroupNorm) on cuda", yg, yc, 1e-5, 1e-4);
+  // A weight left on the CPU is refused with the devices named.
+  bool threw = false;
+  try {
+    (void)ember::group_norm(x.to(Device::cuda), 2, ember::ones({4}), ember::zeros({4}));
+  } catch (const std::invalid_argument& e) {
+    threw = true;
+    const std::string msg = e.what();
+    INFO(msg);
+    CHECK(msg.find("group_norm") == 0);
+    CHECK(msg.find("different devices") != std::string::npos);
+    CHECK(msg.find("input [2, 4, 3, 3] on cuda") != std::string::npos);
+    CHECK(msg.find("weight [4] on cpu") != std::string::npos);
+  }
+  CHECK(threw);
+}
+
 TEST_CASE("cuda: the seed U-Net's training step matches the PyTorch fixture", "[cuda][unet]") {
   EMBER_SKIP_IF_NO_GPU();
   ember_test::check_unet_step(Device::cuda);
@@ -220,7 +274,7 @@ TEST_CASE("cuda: training is deterministic and makes no cudaMalloc in steady sta
 }
 
 TEST_CASE("cuda: an absurd allocation throws a clear error and the library stays usable",
-          "[cuda][allocator][error]") {
+          "[cuda][allocator][error][oom]") {  // ~[oom] under compute-sanitizer
   EMBER_SKIP_IF_NO_GPU();
   bool threw = false;
   try {
@@ -242,6 +296,15 @@ TEST_CASE("cuda: tensors move between devices and mismatches are refused", "[cud
   Tensor g = a.to(Device::cuda);
   CHECK(g.is_cuda());
   CHECK(g.to(Device::cpu).to_vector() == a.to_vector());
+  // to() is differentiable across devices: the gradient comes back to the CPU leaf.
+  Tensor w = ember::from_vector({1, -2, 3, 4}, {2, 2});
+  w.set_requires_grad();
+  Tensor wg = w.to(Device::cuda);
+  CHECK_FALSE(wg.is_leaf());
+  ember::sum(ember::mul(wg, wg)).backward();
+  REQUIRE(w.grad().defined());
+  CHECK_FALSE(w.grad().is_cuda());
+  CHECK(w.grad().to_vector() == std::vector<float>{2, -4, 6, 8});
   bool threw = false;
   try {
     (void)ember::add(a, g);

@@ -1,6 +1,6 @@
 // @file tests/unit/test_cpu_small_kernels.cpp
-// @brief Unit tests for the simple CPU kernels: elementwise, reduce, relu, concat, random,
-//        batch_norm, max_pool2d, optim, and the shared Philox generator.
+// @brief Unit tests for the simple CPU kernels: elementwise, reduce, relu, gelu, concat, random,
+//        batch_norm, group_norm, max_pool2d, optim, and the shared Philox generator.
 //
 // Small cases are worked out by hand in comments; larger awkward shapes are compared with naive
 // double-precision references written here. Failure messages name the op, the shape and the
@@ -17,6 +17,8 @@
 #include "kernels/cpu/batch_norm.hpp"
 #include "kernels/cpu/concat.hpp"
 #include "kernels/cpu/elementwise.hpp"
+#include "kernels/cpu/gelu.hpp"
+#include "kernels/cpu/group_norm.hpp"
 #include "kernels/cpu/max_pool2d.hpp"
 #include "kernels/cpu/optim.hpp"
 #include "kernels/cpu/random.hpp"
@@ -28,6 +30,7 @@
 using namespace ember;
 using kernels::AdamParams;
 using kernels::BatchNormShape;
+using kernels::GroupNormShape;
 using kernels::MaxPool2dShape;
 using kernels::PhiloxState;
 using kernels::SgdParams;
@@ -350,6 +353,99 @@ TEST_CASE("relu forward and backward", "[cpu][relu]") {
 }
 
 // ------------------------------------------------------------------------------------------
+// GELU
+// ------------------------------------------------------------------------------------------
+
+namespace {
+
+double gelu_ref(double x) {
+  return 0.5 * x * (1.0 + std::erf(x / std::sqrt(2.0)));
+}
+double gelu_grad_ref(double x) {
+  const double kPi = 3.14159265358979323846;
+  return 0.5 * (1.0 + std::erf(x / std::sqrt(2.0))) +
+         x * std::exp(-0.5 * x * x) / std::sqrt(2 * kPi);
+}
+double gelu_tanh_ref(double x) {
+  const double kPi = 3.14159265358979323846;
+  return 0.5 * x * (1.0 + std::tanh(std::sqrt(2.0 / kPi) * (x + 0.044715 * x * x * x)));
+}
+double gelu_tanh_grad_ref(double x) {
+  const double kPi = 3.14159265358979323846, k = std::sqrt(2.0 / kPi);
+  const double t = std::tanh(k * (x + 0.044715 * x * x * x));
+  return 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * k * (1.0 + 3.0 * 0.044715 * x * x);
+}
+
+}  // namespace
+
+TEST_CASE("gelu forward and backward", "[cpu][gelu]") {
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const float inf = std::numeric_limits<float>::infinity();
+  SECTION("hand cases, PyTorch semantics") {
+    // gelu(0) = 0 with slope 1/2; gelu(1) = Phi(1) = 0.841344746...; gelu(-1) = -(1 - Phi(1));
+    // saturated tails: gelu(40) = 40 (slope 1), gelu(-40) = 0 (slope 0); NaN propagates;
+    // gelu(inf) = inf, gelu(-inf) = -inf * 0 = NaN (as PyTorch's formula).
+    const std::vector<float> x = {0.0f, 1.0f, -1.0f, 40.0f, -40.0f, nan, inf, -inf};
+    const std::vector<float> dy = {2.0f, 1.0f, 1.0f, 3.0f, 3.0f, 1.0f, 1.0f, 1.0f};
+    std::vector<float> y(x.size()), dx(x.size());
+    cpu::gelu_forward(int64_t(x.size()), x.data(), y.data());
+    EXPECT_CLOSE("gelu_forward", "(8)", y,
+                 (std::vector<double>{0.0, 0.8413447460685429, -0.15865525393145707, 40.0, 0.0,
+                                      double(nan), double(inf), double(nan)}),
+                 1e-7, 1e-7);
+    cpu::gelu_backward(int64_t(x.size()), x.data(), dy.data(), dx.data());
+    // slope at 1: Phi(1) + phi(1) = 0.8413447 + 0.2419707 = 1.0833155; at -1: 1 - 1.0833155.
+    EXPECT_CLOSE("gelu_backward", "(8)", dx,
+                 (std::vector<double>{1.0, 1.0833154705876864, -0.08331547058768643, 3.0, 0.0,
+                                      double(nan), double(nan), double(nan)}),
+                 1e-7, 1e-7);
+    // The tanh form: same limits; gelu_tanh(1) = 0.5 (1 + tanh(sqrt(2/pi) 1.044715)).
+    cpu::gelu_tanh_forward(int64_t(x.size()), x.data(), y.data());
+    EXPECT_CLOSE("gelu_tanh_forward", "(8)", y,
+                 (std::vector<double>{0.0, gelu_tanh_ref(1.0), gelu_tanh_ref(-1.0), 40.0, 0.0,
+                                      double(nan), double(inf), double(nan)}),
+                 1e-7, 1e-7);
+    cpu::gelu_tanh_backward(int64_t(x.size()), x.data(), dy.data(), dx.data());
+    EXPECT_CLOSE("gelu_tanh_backward", "(8)", dx,
+                 (std::vector<double>{1.0, gelu_tanh_grad_ref(1.0), gelu_tanh_grad_ref(-1.0), 3.0,
+                                      0.0, double(nan), double(nan), double(nan)}),
+                 1e-7, 1e-7);
+  }
+  SECTION("large, against double references") {
+    // Float evaluation of PyTorch's formulas: the error is a few float ulps of the terms, which
+    // near x ~ -6 (1 + erf ~ 0) is absolute rather than relative: atol 1e-6, rtol 1e-6.
+    const int64_t n = 70001;
+    const std::vector<float> x = random_vec(size_t(n), 5, -8.0f, 8.0f),
+                             dy = random_vec(size_t(n), 6);
+    const size_t un = static_cast<size_t>(n);
+    std::vector<double> wy(un), wdx(un), wty(un), wtdx(un);
+    for (size_t i = 0; i < un; ++i) {
+      wy[i] = gelu_ref(x[i]);
+      wdx[i] = dy[i] * gelu_grad_ref(x[i]);
+      wty[i] = gelu_tanh_ref(x[i]);
+      wtdx[i] = dy[i] * gelu_tanh_grad_ref(x[i]);
+    }
+    std::vector<float> y(un), dx(un);
+    cpu::gelu_forward(n, x.data(), y.data());
+    EXPECT_CLOSE("gelu_forward", "(70001)", y, wy, 1e-6, 1e-6);
+    cpu::gelu_backward(n, x.data(), dy.data(), dx.data());
+    EXPECT_CLOSE("gelu_backward", "(70001)", dx, wdx, 1e-6, 1e-6);
+    std::vector<float> inplace = x;
+    cpu::gelu_forward(n, inplace.data(), inplace.data());
+    EXPECT_CLOSE("gelu_forward in place", "(70001)", inplace, y, 0.0, 0.0);
+    cpu::gelu_tanh_forward(n, x.data(), y.data());
+    EXPECT_CLOSE("gelu_tanh_forward", "(70001)", y, wty, 1e-6, 1e-6);
+    // 1 - tanh^2 near |tanh| = 1 loses relative precision: one float ulp of tanh times
+    // |0.5 x k (1 + 3 kappa x^2)| <= ~20 for |x| <= 8 gives atol 2e-6.
+    cpu::gelu_tanh_backward(n, x.data(), dy.data(), dx.data());
+    EXPECT_CLOSE("gelu_tanh_backward", "(70001)", dx, wtdx, 2e-6, 1e-6);
+    std::vector<float> gin = dy;
+    cpu::gelu_tanh_backward(n, x.data(), gin.data(), gin.data());
+    EXPECT_CLOSE("gelu_tanh_backward in place", "(70001)", gin, dx, 0.0, 0.0);
+  }
+}
+
+// ------------------------------------------------------------------------------------------
 // Concat / slice
 // ------------------------------------------------------------------------------------------
 
@@ -658,6 +754,177 @@ TEST_CASE("batch_norm against a double reference on awkward shapes", "[cpu][batc
     EXPECT_CLOSE("batch_norm_backward_eval dx", shape, dx, e.dx, 1e-6, 1e-5);
     EXPECT_CLOSE("batch_norm_backward_eval dgamma", shape, dgamma, e.dgamma, 1e-4, 1e-4);
     EXPECT_CLOSE("batch_norm_backward_eval dbeta", shape, dbeta, e.dbeta, 1e-5, 1e-6);
+  }
+}
+
+// ------------------------------------------------------------------------------------------
+// Group norm
+// ------------------------------------------------------------------------------------------
+
+namespace {
+
+std::string gn_shape_str(const GroupNormShape& s) {
+  std::ostringstream o;
+  o << "(N=" << s.N << ", C=" << s.C << ", HW=" << s.HW << ", G=" << s.G << ")";
+  return o.str();
+}
+
+struct GnRef {
+  std::vector<double> y, mean, rstd, dx, dgamma, dbeta;
+};
+
+/// Straightforward double-precision group norm: statistics per (n, g) over C/G * HW values,
+/// biased variance; dx = rstd/D (D g - sum g - xhat sum(g xhat)) with g = dy * gamma.
+GnRef gn_reference(const GroupNormShape& s, const std::vector<float>& x,
+                   const std::vector<float>& dy, const float* gamma, const float* beta, float eps) {
+  GnRef r;
+  const size_t total = size_t(s.N) * size_t(s.C) * size_t(s.HW);
+  const int cg = s.C / s.G;
+  const size_t D = size_t(cg) * size_t(s.HW);
+  r.y.assign(total, 0.0);
+  r.dx.assign(total, 0.0);
+  r.dgamma.assign(size_t(s.C), 0.0);
+  r.dbeta.assign(size_t(s.C), 0.0);
+  for (int n = 0; n < s.N; ++n)
+    for (int g = 0; g < s.G; ++g) {
+      const size_t base = (size_t(n) * size_t(s.C) + size_t(g) * size_t(cg)) * size_t(s.HW);
+      double m = 0.0, v = 0.0;
+      for (size_t i = 0; i < D; ++i) m += x[base + i];
+      m /= double(D);
+      for (size_t i = 0; i < D; ++i) v += (x[base + i] - m) * (x[base + i] - m);
+      v /= double(D);
+      const double rs = 1.0 / std::sqrt(v + double(eps));
+      r.mean.push_back(m);
+      r.rstd.push_back(rs);
+      double sum_g = 0.0, sum_gx = 0.0;
+      for (size_t i = 0; i < D; ++i) {
+        const int c = g * cg + int(i / size_t(s.HW));
+        const double gm = gamma ? gamma[c] : 1.0, bt = beta ? beta[c] : 0.0;
+        const double xhat = (x[base + i] - m) * rs;
+        r.y[base + i] = xhat * gm + bt;
+        sum_g += dy[base + i] * gm;
+        sum_gx += dy[base + i] * gm * xhat;
+        r.dgamma[size_t(c)] += dy[base + i] * xhat;
+        r.dbeta[size_t(c)] += dy[base + i];
+      }
+      for (size_t i = 0; i < D; ++i) {
+        const int c = g * cg + int(i / size_t(s.HW));
+        const double gm = gamma ? gamma[c] : 1.0;
+        const double xhat = (x[base + i] - m) * rs;
+        r.dx[base + i] = rs / double(D) * (double(D) * dy[base + i] * gm - sum_g - xhat * sum_gx);
+      }
+    }
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("group_norm hand case (N=1, C=2, HW=2, G=1)", "[cpu][group_norm]") {
+  // x = [[1, 3], [5, 7]] in one group: D = 4, mean = 4, deviations -3 -1 1 3, biased var = 5.
+  // eps = 4 so var + eps = 9 and rstd = 1/3; xhat = [-1, -1/3, 1/3, 1].
+  // gamma = [2, 1], beta = [0.5, -1]: y = [-2 + 0.5, -2/3 + 0.5, 1/3 - 1, 1 - 1]
+  //                                      = [-1.5, -1/6, -2/3, 0].
+  // Backward with dy = [1, 0, 0, 0]: g = dy*gamma = [2, 0, 0, 0]; sum g = 2, sum g xhat = -2.
+  //   dx = rstd/D (D g - sum g - xhat sum(g xhat)) = (1/12)(4g - 2 + 2 xhat)
+  //      = [(8-2-2)/12, (-2-2/3)/12, (-2+2/3)/12, 0] = [1/3, -2/9, -1/9, 0] (sums to 0);
+  //   dgamma = [sum over channel 0 of dy xhat, 0] = [-1, 0]; dbeta = [1, 0].
+  const GroupNormShape s{1, 2, 2, 1};
+  const std::vector<float> x = {1, 3, 5, 7}, dy = {1, 0, 0, 0};
+  const float gamma[2] = {2.0f, 1.0f}, beta[2] = {0.5f, -1.0f};
+  std::vector<float> y(4), dx(4), dgamma(2), dbeta(2);
+  float mean[1], rstd[1];
+  const std::string shape = gn_shape_str(s);
+
+  cpu::group_norm_forward(s, x.data(), gamma, beta, 4.0f, y.data(), mean, rstd);
+  EXPECT_CLOSE("group_norm_forward y", shape, y,
+               (std::vector<double>{-1.5, -1.0 / 6, -2.0 / 3, 0.0}), 1e-6, 1e-6);
+  EXPECT_CLOSE("group_norm_forward save_mean", shape, std::vector<float>{mean[0]},
+               std::vector<double>{4.0}, 0.0, 0.0);
+  EXPECT_CLOSE("group_norm_forward save_rstd", shape, std::vector<float>{rstd[0]},
+               std::vector<double>{1.0 / 3}, 0.0, 1e-7);
+  cpu::group_norm_backward(s, x.data(), dy.data(), gamma, mean, rstd, dx.data(), dgamma.data(),
+                           dbeta.data());
+  EXPECT_CLOSE("group_norm_backward dx", shape, dx,
+               (std::vector<double>{1.0 / 3, -2.0 / 9, -1.0 / 9, 0.0}), 1e-6, 1e-6);
+  EXPECT_CLOSE("group_norm_backward dgamma", shape, dgamma, (std::vector<double>{-1.0, 0.0}), 1e-6,
+               1e-6);
+  EXPECT_CLOSE("group_norm_backward dbeta", shape, dbeta, (std::vector<double>{1.0, 0.0}), 0.0,
+               0.0);
+
+  // G = C = 2: each channel is its own group. Channel 0 [1, 3]: mean 2, var 1; channel 1
+  // [5, 7]: mean 6, var 1; eps = 3 so rstd = 1/2 and xhat = [-1/2, 1/2, -1/2, 1/2];
+  // y = [2 (-1/2) + 0.5, 2 (1/2) + 0.5, -1/2 - 1, 1/2 - 1] = [-0.5, 1.5, -1.5, -0.5].
+  const GroupNormShape s2{1, 2, 2, 2};
+  float mean2[2], rstd2[2];
+  cpu::group_norm_forward(s2, x.data(), gamma, beta, 3.0f, y.data(), mean2, rstd2);
+  EXPECT_CLOSE("group_norm_forward (G = C) y", gn_shape_str(s2), y,
+               (std::vector<double>{-0.5, 1.5, -1.5, -0.5}), 1e-6, 1e-6);
+  EXPECT_CLOSE("group_norm_forward (G = C) save_mean", gn_shape_str(s2),
+               (std::vector<float>{mean2[0], mean2[1]}), (std::vector<double>{2.0, 6.0}), 0.0, 0.0);
+  EXPECT_CLOSE("group_norm_forward (G = C) save_rstd", gn_shape_str(s2),
+               (std::vector<float>{rstd2[0], rstd2[1]}), (std::vector<double>{0.5, 0.5}), 0.0, 0.0);
+}
+
+TEST_CASE("group_norm against a double reference on awkward shapes", "[cpu][group_norm]") {
+  for (const GroupNormShape& s :
+       {GroupNormShape{3, 6, 37, 3}, GroupNormShape{1, 1, 1, 1}, GroupNormShape{2, 12, 1, 4},
+        GroupNormShape{4, 8, 10007, 2}, GroupNormShape{64, 4, 3, 4}, GroupNormShape{1, 64, 50, 1},
+        GroupNormShape{5, 9, 7, 3}}) {
+    const size_t total = size_t(s.N) * size_t(s.C) * size_t(s.HW);
+    const size_t groups = size_t(s.N) * size_t(s.G);
+    // An offset mean makes the variance computation sensitive to cancellation.
+    const std::vector<float> x = random_vec(total, 31, 9.0f, 13.0f);
+    const std::vector<float> dy = random_vec(total, 32);
+    const std::vector<float> gamma = random_vec(size_t(s.C), 33, 0.5f, 1.5f);
+    const std::vector<float> beta = random_vec(size_t(s.C), 34);
+    const float eps = 1e-5f;
+    const std::string shape = gn_shape_str(s);
+
+    const GnRef r = gn_reference(s, x, dy, gamma.data(), beta.data(), eps);
+    std::vector<float> y(total), dx(total), mean(groups), rstd(groups), dgamma(size_t(s.C)),
+        dbeta(size_t(s.C));
+    cpu::group_norm_forward(s, x.data(), gamma.data(), beta.data(), eps, y.data(), mean.data(),
+                            rstd.data());
+    EXPECT_CLOSE("group_norm_forward y", shape, y, r.y, 1e-5, 1e-5);
+    EXPECT_CLOSE("group_norm_forward save_mean", shape, mean, r.mean, 0.0, 1e-7);
+    EXPECT_CLOSE("group_norm_forward save_rstd", shape, rstd, r.rstd, 0.0, 1e-6);
+
+    cpu::group_norm_backward(s, x.data(), dy.data(), gamma.data(), mean.data(), rstd.data(),
+                             dx.data(), dgamma.data(), dbeta.data());
+    EXPECT_CLOSE("group_norm_backward dx", shape, dx, r.dx, 1e-5, 1e-4);
+    EXPECT_CLOSE("group_norm_backward dgamma", shape, dgamma, r.dgamma, 1e-4, 1e-4);
+    EXPECT_CLOSE("group_norm_backward dbeta", shape, dbeta, r.dbeta, 1e-5, 1e-6);
+
+    // Bitwise repeatable, and each nullable output alone equals the full call's.
+    std::vector<float> y2(total), m2(groups), r2(groups), dx2(total), dg2(size_t(s.C)),
+        db2(size_t(s.C));
+    cpu::group_norm_forward(s, x.data(), gamma.data(), beta.data(), eps, y2.data(), m2.data(),
+                            r2.data());
+    EXPECT_CLOSE("group_norm_forward repeat y", shape, y2, y, 0.0, 0.0);
+    EXPECT_CLOSE("group_norm_forward repeat save_rstd", shape, r2, rstd, 0.0, 0.0);
+    cpu::group_norm_backward(s, x.data(), dy.data(), gamma.data(), mean.data(), rstd.data(),
+                             dx2.data(), nullptr, nullptr);
+    EXPECT_CLOSE("group_norm_backward dx only", shape, dx2, dx, 0.0, 0.0);
+    cpu::group_norm_backward(s, x.data(), dy.data(), gamma.data(), mean.data(), rstd.data(),
+                             nullptr, dg2.data(), nullptr);
+    EXPECT_CLOSE("group_norm_backward dgamma only", shape, dg2, dgamma, 0.0, 0.0);
+    cpu::group_norm_backward(s, x.data(), dy.data(), gamma.data(), mean.data(), rstd.data(),
+                             nullptr, nullptr, db2.data());
+    EXPECT_CLOSE("group_norm_backward dbeta only", shape, db2, dbeta, 0.0, 0.0);
+
+    // Null gamma / beta (affine off) against the reference with gamma = 1, beta = 0, and
+    // bitwise equal to passing ones and zeros.
+    const GnRef r0 = gn_reference(s, x, dy, nullptr, nullptr, eps);
+    const std::vector<float> ones(size_t(s.C), 1.0f), zeros(size_t(s.C), 0.0f);
+    cpu::group_norm_forward(s, x.data(), nullptr, nullptr, eps, y.data(), mean.data(), rstd.data());
+    EXPECT_CLOSE("group_norm_forward (no affine) y", shape, y, r0.y, 1e-5, 1e-5);
+    cpu::group_norm_forward(s, x.data(), ones.data(), zeros.data(), eps, y2.data(), m2.data(),
+                            r2.data());
+    EXPECT_CLOSE("group_norm_forward (ones, zeros) y", shape, y2, y, 0.0, 0.0);
+    cpu::group_norm_backward(s, x.data(), dy.data(), nullptr, mean.data(), rstd.data(), dx.data(),
+                             dgamma.data(), dbeta.data());
+    EXPECT_CLOSE("group_norm_backward (no affine) dx", shape, dx, r0.dx, 1e-5, 1e-4);
+    EXPECT_CLOSE("group_norm_backward (no affine) dgamma", shape, dgamma, r0.dgamma, 1e-4, 1e-4);
   }
 }
 

@@ -147,6 +147,46 @@ TEST_CASE("errors: batch_norm2d", "[errors][batch_norm]") {
   CHECK(y.shape() == Shape{1, 3, 1, 1});
 }
 
+TEST_CASE("errors: group_norm, gelu and their modules", "[errors][group_norm][gelu]") {
+  expect_invalid("group_norm channels not divisible by num_groups", "group_norm",
+                 {"divisible", "channels (6)", "num_groups (4)", "[2, 6, 4, 4]"}, [] {
+                   ember::group_norm(t({2, 6, 4, 4}), 4, t({6}), t({6}));
+                 });
+  expect_invalid("group_norm weight with the wrong channel count", "group_norm",
+                 {"6 elements", "[2, 6, 4, 4]", "weight [4]"}, [] {
+                   ember::group_norm(t({2, 6, 4, 4}), 3, t({4}), t({6}));
+                 });
+  expect_invalid("group_norm 2-D bias", "group_norm", {"6 elements", "bias [6, 1]"}, [] {
+    ember::group_norm(t({2, 6, 4, 4}), 3, t({6}), t({6, 1}));
+  });
+  expect_invalid("group_norm 1-D input", "group_norm", {"(N, C, *)", "[6]"},
+                 [] { ember::group_norm(t({6}), 3); });
+  expect_invalid("group_norm num_groups 0", "group_norm", {"num_groups", "0", "[2, 6, 4, 4]"}, [] {
+    ember::group_norm(t({2, 6, 4, 4}), 0);
+  });
+  expect_invalid("group_norm more groups than channels", "group_norm",
+                 {"divisible", "num_groups (12)", "[2, 6, 4, 4]"}, [] {
+                   ember::group_norm(t({2, 6, 4, 4}), 12);
+                 });
+  expect_invalid("group_norm of an undefined tensor", "ember", {"undefined"},
+                 [] { ember::group_norm(Tensor(), 1); });
+  expect_invalid("gelu with an unknown approximation", "gelu",
+                 {"approximate", "\"fast\"", "[2, 3]"}, [] {
+                   ember::gelu(t({2, 3}), "fast");
+                 });
+  expect_invalid("nn::GroupNorm channels not divisible", "GroupNorm",
+                 {"divisible", "num_channels (6)", "num_groups (4)"},
+                 [] { ember::nn::GroupNorm(4, 6); });
+  expect_invalid("nn::GroupNorm zero groups", "GroupNorm", {"positive"},
+                 [] { ember::nn::GroupNorm(0, 6); });
+  expect_invalid("nn::GELU with an unknown approximation", "GELU", {"approximate", "\"erf\""},
+                 [] { ember::nn::GELU("erf"); });
+  // affine=False and weight-only are fine (as PyTorch), and a (N, C) input works.
+  CHECK(ember::group_norm(t({2, 6, 4, 4}), 3).shape() == Shape{2, 6, 4, 4});
+  CHECK(ember::group_norm(t({2, 6, 4, 4}), 3, t({6})).shape() == Shape{2, 6, 4, 4});
+  CHECK(ember::group_norm(t({4, 6}), 2, t({6}), t({6})).shape() == Shape{4, 6});
+}
+
 TEST_CASE("errors: max_pool2d, relu", "[errors][max_pool2d]") {
   expect_invalid("max_pool2d kernel bigger than the input", "max_pool2d",
                  {"kernel 3", "[1, 1, 2, 2]"}, [] {

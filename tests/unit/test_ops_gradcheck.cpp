@@ -351,6 +351,87 @@ TEST_CASE("gradcheck: batch_norm2d eval mode", "[ops][gradcheck][batch_norm]") {
   }
 }
 
+TEST_CASE("gradcheck: group_norm (input, weight, bias)", "[ops][gradcheck][group_norm]") {
+  // Non-linear in x (group mean and variance), as batch_norm2d training: h = 5e-3 keeps the
+  // truncation error O(h^2) far below atol; float32 rounding of the normalised outputs dominates.
+  const float h = 5e-3f;
+  const Tol tol{3e-3, 2e-2};
+  struct Cfg {
+    Shape x;
+    int groups;
+    bool affine;
+  };
+  const Cfg cfgs[] = {
+      {{2, 6, 5, 7}, 3, true},   // fixture group_norm geometry
+      {{1, 4, 3, 3}, 1, true},   // N = 1, G = 1 (layer norm over C, H, W)
+      {{2, 5, 2, 3}, 5, true},   // G = C (instance norm), 6 values per group
+      {{3, 4, 3, 5}, 2, false},  // affine off, odd HW = 15
+      {{2, 6, 7}, 3, true},      // 3-D input (N, C, L)
+      {{4, 6}, 2, true},         // 2-D input: 3 values per group
+      {{1, 1, 1, 9}, 1, true},   // C = G = 1
+  };
+  uint32_t seed = 450;
+  for (const Cfg& c : cfgs) {
+    Rng rng(seed++);
+    const int64_t C = c.x[1];
+    Tensor x = rand_leaf(rng, c.x, -2.0f, 2.0f);
+    Tensor w = c.affine ? rand_leaf(rng, {C}, 0.5f, 1.5f) : Tensor();
+    Tensor b = c.affine ? rand_leaf(rng, {C}) : Tensor();
+    const int64_t groups = c.groups;
+    gradcheck(
+        "group_norm(x " + ember::to_string(c.x) + ", groups " + std::to_string(groups) +
+            (c.affine ? ", affine)" : ", no affine)"),
+        [=](const std::vector<Tensor>& in) {
+          return ember::group_norm(in[0], groups, in[1], in[2], 1e-5f);
+        },
+        {x, w, b}, {"input", "weight", "bias"}, h, tol, seed);
+  }
+  SECTION("weight and bias only; input only; weight without bias") {
+    Rng rng(470);
+    Shape xs{2, 6, 3, 4};
+    Tensor xc = rand_const(rng, xs, -2.0f, 2.0f);
+    Tensor w = rand_leaf(rng, {6}, 0.5f, 1.5f), b = rand_leaf(rng, {6});
+    gradcheck(
+        "group_norm (weight and bias only)",
+        [](const std::vector<Tensor>& in) { return ember::group_norm(in[0], 2, in[1], in[2]); },
+        {xc, w, b}, {"input", "weight", "bias"}, h, tol);
+    CHECK(!xc.grad().defined());
+    Tensor x = rand_leaf(rng, xs, -2.0f, 2.0f);
+    Tensor wc = rand_const(rng, {6}, 0.5f, 1.5f), bc = rand_const(rng, {6});
+    gradcheck(
+        "group_norm (input only)",
+        [](const std::vector<Tensor>& in) { return ember::group_norm(in[0], 3, in[1], in[2]); },
+        {x, wc, bc}, {"input", "weight", "bias"}, h, tol);
+    CHECK(!wc.grad().defined());
+    CHECK(!bc.grad().defined());
+    Tensor x2 = rand_leaf(rng, xs, -2.0f, 2.0f), w2 = rand_leaf(rng, {6}, 0.5f, 1.5f);
+    gradcheck(
+        "group_norm (weight, no bias)",
+        [](const std::vector<Tensor>& in) { return ember::group_norm(in[0], 6, in[1]); }, {x2, w2},
+        {"input", "weight"}, h, tol);
+  }
+}
+
+TEST_CASE("gradcheck: gelu, exact and tanh forms", "[ops][gradcheck][gelu]") {
+  // Smooth: with h = 5e-3 the truncation error h^2/6 * |third derivative| is below 1e-5; float32
+  // rounding of y divided by 2h adds ~1e-5.
+  const float h = 5e-3f;
+  const Tol tol{1e-3, 1e-3};
+  const Shape shapes[] = {{5, 7}, {2, 3, 4, 5}, {1}, {1, 1, 1, 9}};
+  uint32_t seed = 480;
+  for (const char* approximate : {"none", "tanh"}) {
+    for (const Shape& s : shapes) {
+      Rng rng(seed++);
+      Tensor x = rand_leaf(rng, s, -4.0f, 4.0f);
+      const std::string a = approximate;
+      gradcheck(
+          "gelu(x " + ember::to_string(s) + ", approximate " + a + ")",
+          [a](const std::vector<Tensor>& in) { return ember::gelu(in[0], a); }, {x}, {"input"}, h,
+          tol, seed);
+    }
+  }
+}
+
 TEST_CASE("gradcheck: relu", "[ops][gradcheck][relu]") {
   // Inputs spaced 0.01 apart, none within 0.005 of the kink: h = 1e-3 never crosses it.
   const float h = 1e-3f;

@@ -7,6 +7,7 @@
 // Tolerances are per op and per tensor, stated in each case as |got - want| <= atol + rtol |want|.
 // Ops that only move data (relu, max_pool2d, cat, the views) must match bitwise (atol = rtol = 0);
 // the others are allowed float32 rounding differences from a different summation order.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -138,6 +139,108 @@ TEST_CASE("parity: relu (exact, gradient 0 at x == 0)", "[ops][parity][relu]") {
   expect_match("relu y", y, f.at("y"), 0.0, 0.0);
   y.backward(input(f, "gy", false));
   expect_match("relu gx", x.grad(), f.at("gx"), 0.0, 0.0);
+}
+
+TEST_CASE("parity: gelu, exact (erf) and tanh forms (y, gx)", "[ops][parity][gelu]") {
+  // Same float formulas as PyTorch's CPU kernels, but ember calls the C library's erff / expf /
+  // tanhf while PyTorch's AVX2/AVX-512 kernels use a polynomial erf (|error| <= 1.5e-7) and
+  // Sleef's tanhf: a few float ulps apart. Where 1 + erf(x) nearly cancels (x < -3) both lose
+  // most relative precision on a tiny value, so the bounds are absolute there: y and the exact
+  // form's gx atol 1e-6, rtol 1e-5 (largest difference seen ~5e-7). The tanh form's gx contains
+  // 1 - tanh(inner)^2 times up to ~10 (|x| ~ 5): one ulp of tanh near -1 (6e-8) moves it by
+  // ~1e-6, and at x = -5.07 Sleef rounds tanh to -1 (gx 0) where the correctly rounded value
+  // gives -1.07e-6 (exact: -0.99e-6), so that gx gets atol 2e-6. The saturated tails
+  // (x = +-12, +-40) and exact zeros are in both fixtures.
+  struct Case {
+    const char* name;
+    double gx_atol;
+  };
+  for (const Case& c : {Case{"gelu", 1e-6}, Case{"gelu_tanh", 2e-6}}) {
+    const std::string name = c.name;
+    INFO("fixture " << name);
+    const Fixture f = Fixture::load(name);
+    const bool tanh_form = f.scalar("tanh") != 0.0f;
+    CHECK(tanh_form == (name == "gelu_tanh"));
+    Tensor x = input(f, "x");
+    Tensor y = ember::gelu(x, tanh_form ? "tanh" : "none");
+    expect_match(name + " y", y, f.at("y"), 1e-6, 1e-5);
+    y.backward(input(f, "gy", false));
+    expect_match(name + " gx", x.grad(), f.at("gx"), c.gx_atol, 1e-5);
+  }
+}
+
+TEST_CASE("parity: group_norm (y, gx, gw, gb) incl. G = 1, G = C, no affine, 3-D input",
+          "[ops][parity][group_norm]") {
+  // PyTorch accumulates the statistics in float, ember in double; y and gx are normalised
+  // values of size ~1: atol 1e-5, rtol 1e-4 (as batch_norm2d). gw, gb are sums over N*HW
+  // products (up to 256 here): atol 1e-4, rtol 1e-4.
+  const Tol ty{1e-5, 1e-4}, tgx{1e-5, 1e-4}, tgp{1e-4, 1e-4};
+  for (const char* name : {"group_norm", "group_norm_g1", "group_norm_gc", "group_norm_noaffine",
+                           "group_norm_n1_3d", "group_norm_unet"}) {
+    INFO("fixture " << name);
+    const Fixture f = Fixture::load(name);
+    const bool affine = f.has("w");
+    CHECK(affine == (std::string(name) != "group_norm_noaffine"));
+    Tensor x = input(f, "x");
+    Tensor w = affine ? input(f, "w") : Tensor(), b = affine ? input(f, "b") : Tensor();
+    const int64_t groups = int64_t(f.scalar("num_groups"));
+    Tensor y = ember::group_norm(x, groups, w, b, f.scalar("eps"));
+    expect_match(std::string(name) + " y", y, f.at("y"), ty.atol, ty.rtol);
+    y.backward(input(f, "gy", false));
+    expect_match(std::string(name) + " gx", x.grad(), f.at("gx"), tgx.atol, tgx.rtol);
+    if (affine) {
+      expect_match(std::string(name) + " gw", w.grad(), f.at("gw"), tgp.atol, tgp.rtol);
+      expect_match(std::string(name) + " gb", b.grad(), f.at("gb"), tgp.atol, tgp.rtol);
+    }
+  }
+}
+
+TEST_CASE("parity: nn::GroupNorm and nn::GELU modules reproduce the functional fixtures",
+          "[ops][parity][group_norm][gelu][nn]") {
+  // Tolerances as the functional cases above.
+  SECTION("GroupNorm(8, 32) with the fixture's weight and bias") {
+    const Fixture f = Fixture::load("group_norm_unet");
+    ember::nn::GroupNorm gn(int(f.scalar("num_groups")), 32, f.scalar("eps"));
+    auto params = gn.named_parameters();
+    REQUIRE(params.size() == 2);
+    CHECK(params[0].first == "weight");
+    CHECK(params[1].first == "bias");
+    CHECK(gn.weight.to_vector() == std::vector<float>(32, 1.0f));  // PyTorch's init
+    CHECK(gn.bias.to_vector() == std::vector<float>(32, 0.0f));
+    std::copy(f.at("w").data.begin(), f.at("w").data.end(), gn.weight.data());
+    std::copy(f.at("b").data.begin(), f.at("b").data.end(), gn.bias.data());
+    Tensor x = input(f, "x");
+    Tensor y = gn.forward(x);
+    expect_match("nn::GroupNorm y", y, f.at("y"), 1e-5, 1e-4);
+    y.backward(input(f, "gy", false));
+    expect_match("nn::GroupNorm gx", x.grad(), f.at("gx"), 1e-5, 1e-4);
+    expect_match("nn::GroupNorm weight.grad", gn.weight.grad(), f.at("gw"), 1e-4, 1e-4);
+    expect_match("nn::GroupNorm bias.grad", gn.bias.grad(), f.at("gb"), 1e-4, 1e-4);
+  }
+  SECTION("GroupNorm(4, 8, affine = false) has no parameters") {
+    const Fixture f = Fixture::load("group_norm_noaffine");
+    ember::nn::GroupNorm gn(4, 8, 1e-5f, false);
+    CHECK(gn.named_parameters().empty());
+    Tensor x = input(f, "x");
+    Tensor y = gn.forward(x);
+    expect_match("nn::GroupNorm(affine=false) y", y, f.at("y"), 1e-5, 1e-4);
+    y.backward(input(f, "gy", false));
+    expect_match("nn::GroupNorm(affine=false) gx", x.grad(), f.at("gx"), 1e-5, 1e-4);
+  }
+  SECTION("GELU() and GELU(\"tanh\")") {
+    for (const char* name : {"gelu", "gelu_tanh"}) {
+      const Fixture f = Fixture::load(name);
+      const bool tanh_form = f.scalar("tanh") != 0.0f;
+      ember::nn::GELU act(tanh_form ? "tanh" : "none");
+      CHECK(act.named_parameters().empty());
+      Tensor x = input(f, "x");
+      Tensor y = act.forward(x);
+      expect_match(std::string("nn::GELU ") + name + " y", y, f.at("y"), 1e-6, 1e-5);
+      y.backward(input(f, "gy", false));
+      expect_match(std::string("nn::GELU ") + name + " gx", x.grad(), f.at("gx"),
+                   tanh_form ? 2e-6 : 1e-6, 1e-5);
+    }
+  }
 }
 
 TEST_CASE("parity: max_pool2d incl. ties (first maximum wins)", "[ops][parity][max_pool2d]") {

@@ -54,6 +54,10 @@ struct CudaBackend {
                             float* da, float* db);
   void (*relu_forward)(int64_t n, const float* x, float* y);
   void (*relu_backward)(int64_t n, const float* x, const float* dy, float* dx);
+  void (*gelu_forward)(int64_t n, const float* x, float* y);
+  void (*gelu_backward)(int64_t n, const float* x, const float* dy, float* dx);
+  void (*gelu_tanh_forward)(int64_t n, const float* x, float* y);
+  void (*gelu_tanh_backward)(int64_t n, const float* x, const float* dy, float* dx);
   void (*concat_copy)(int64_t outer, int64_t src_block, int64_t dst_block, int64_t dst_offset,
                       const float* src, float* dst);
   void (*slice_copy)(int64_t outer, int64_t src_block, int64_t src_offset, int64_t dst_block,
@@ -88,6 +92,12 @@ struct CudaBackend {
                                    const float* gamma, const float* running_mean,
                                    const float* running_var, float eps, float* dx,
                                    float* dgamma, float* dbeta);
+  void (*group_norm_forward)(const GroupNormShape&, const float* x, const float* gamma,
+                             const float* beta, float eps, float* y, float* save_mean,
+                             float* save_rstd);
+  void (*group_norm_backward)(const GroupNormShape&, const float* x, const float* dy,
+                              const float* gamma, const float* save_mean, const float* save_rstd,
+                              float* dx, float* dgamma, float* dbeta);
   void (*max_pool2d_forward)(const MaxPool2dShape&, const float* x, float* y, int32_t* argmax);
   void (*max_pool2d_backward)(const MaxPool2dShape&, const float* dy, const int32_t* argmax,
                               float* dx);

@@ -1,6 +1,10 @@
 // @file include/ember/nn/layers.hpp
-// @brief Small modules: ReLU, MaxPool2d, Linear, Flatten, Unflatten.
+// @brief Small modules: ReLU, GELU, MaxPool2d, Linear, Flatten, Unflatten.
 #pragma once
+#include <string>
+#include <utility>
+
+#include "../ops/gelu.hpp"
 #include "../ops/linear.hpp"
 #include "../ops/max_pool2d.hpp"
 #include "../ops/relu.hpp"
@@ -13,6 +17,20 @@ class ReLU : public Module {
  public:
   Tensor forward(const Tensor& x) override { return relu(x); }
   std::string name() const override { return "ReLU"; }
+};
+
+/// approximate: "none" (exact erf form, the default) or "tanh", as torch.nn.GELU.
+class GELU : public Module {
+ public:
+  explicit GELU(std::string approximate = "none") : approximate_(std::move(approximate)) {
+    check_arg(approximate_ == "none" || approximate_ == "tanh", "GELU",
+              "approximate must be \"none\" or \"tanh\", got \"", approximate_, "\"");
+  }
+  Tensor forward(const Tensor& x) override { return gelu(x, approximate_); }
+  std::string name() const override { return "GELU"; }
+
+ private:
+  std::string approximate_;
 };
 
 class MaxPool2d : public Module {
