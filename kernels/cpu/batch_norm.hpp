@@ -24,16 +24,23 @@ inline int64_t bn_row_grain(int HW) {
   return std::max<int64_t>(1, (int64_t(1) << 15) / std::max(1, HW));
 }
 
-/// out[c] = sum_{n, hw} f(row = n*C + c, hw) in double, deterministic.
+/// out[r] = sum_{i < HW} f(r, i) in double (fixed-lane block_sum) for every row r < rows, in
+/// parallel over the rows; deterministic. Also group_norm.hpp's per-(n, c) row sums.
+template <class F>
+inline void bn_row_sums(int64_t rows, int HW, std::vector<double>& out, const F& f) {
+  out.assign(static_cast<size_t>(rows), 0.0);
+  parallel_for(rows, bn_row_grain(HW), [&](int64_t b, int64_t e) {
+    for (int64_t r = b; r < e; ++r) out[r] = block_sum(0, HW, [&](int64_t i) { return f(r, i); });
+  });
+}
+
+/// out[c] = sum_{n, hw} f(row = n*C + c, hw) in double: bn_row_sums, then each channel's row
+/// sums added in n order; deterministic.
 template <class F>
 inline void bn_channel_sums(const kernels::BatchNormShape& s, std::vector<double>& out,
                             const F& f) {
-  const int64_t rows = int64_t(s.N) * s.C;
-  std::vector<double> row_sum(static_cast<size_t>(rows));
-  parallel_for(rows, bn_row_grain(s.HW), [&](int64_t b, int64_t e) {
-    for (int64_t r = b; r < e; ++r)
-      row_sum[r] = block_sum(0, s.HW, [&](int64_t i) { return f(r, i); });
-  });
+  std::vector<double> row_sum;
+  bn_row_sums(int64_t(s.N) * s.C, s.HW, row_sum, f);
   out.assign(static_cast<size_t>(s.C), 0.0);
   for (int n = 0; n < s.N; ++n)
     for (int c = 0; c < s.C; ++c) out[c] += row_sum[int64_t(n) * s.C + c];

@@ -3,8 +3,8 @@
 //
 // Everything is computed in float with the operation order of PyTorch's GeluKernel /
 // GeluBackwardKernel (aten/src/ATen/native/cpu/Activation.cpp), the constants rounded to float
-// from their double values (kGeluAlpha = float(1/sqrt 2), kGeluBetaErf = float(1/sqrt(2 pi)),
-// kGeluBetaTanh = float(sqrt(2/pi)), kGeluKappa = 0.044715f):
+// from their double values (kernels/gelu_constants.hpp: kGeluAlpha = float(1/sqrt 2),
+// kGeluBetaErf = float(1/sqrt(2 pi)), kGeluBetaTanh = float(sqrt(2/pi)), kGeluKappa = 0.044715f):
 //   gelu_forward        y  = x * 0.5 * (1 + erf(x * kGeluAlpha))
 //   gelu_backward       dx = dy * (cdf + x * pdf), cdf = 0.5 * (1 + erf(x * kGeluAlpha)),
 //                       pdf = kGeluBetaErf * exp(x * x * -0.5)
@@ -18,20 +18,16 @@
 #include <cmath>
 #include <cstdint>
 
+#include "../gelu_constants.hpp"
 #include "elementwise.hpp"
 
 namespace ember::cpu {
 
 namespace detail {
-// The double expressions PyTorch writes (M_SQRT1_2, M_2_SQRTPI * M_SQRT1_2 * 0.5,
-// M_SQRT2 * M_2_SQRTPI * 0.5), rounded to float once.
-constexpr double kGeluSqrt1_2 = 0.70710678118654752440;
-constexpr double kGeluSqrt2 = 1.41421356237309504880;
-constexpr double kGelu2SqrtPi = 1.12837916709551257390;
-constexpr float kGeluAlpha = static_cast<float>(kGeluSqrt1_2);
-constexpr float kGeluBetaErf = static_cast<float>(kGelu2SqrtPi * kGeluSqrt1_2 * 0.5);
-constexpr float kGeluBetaTanh = static_cast<float>(kGeluSqrt2 * kGelu2SqrtPi * 0.5);
-constexpr float kGeluKappa = 0.044715f;
+using kernels::kGeluAlpha;
+using kernels::kGeluBetaErf;
+using kernels::kGeluBetaTanh;
+using kernels::kGeluKappa;
 
 inline float gelu_erf_fwd(float x) {
   return x * 0.5f * (1.0f + std::erf(x * kGeluAlpha));

@@ -18,33 +18,17 @@
 //             dx = dy * w + (x - mean) * u + v in double, w = rstd gamma_c, u = -rstd^3 B / D,
 //             v = -rstd A / D; dgamma[c] = sum_n sdyx * rstd, dbeta[c] = sum_n sdy (n order).
 #pragma once
-#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <vector>
 
 #include "../params.hpp"
+#include "batch_norm.hpp"  // detail::bn_row_grain, detail::bn_row_sums
 #include "parallel.hpp"
-#include "reduce.hpp"
 
 namespace ember::cpu {
 
 namespace detail {
-
-/// Row grain for parallel loops over (n, c) rows of length HW: aim for >= 32K elements a chunk.
-inline int64_t gn_row_grain(int HW) {
-  return std::max<int64_t>(1, (int64_t(1) << 15) / std::max(1, HW));
-}
-
-/// out[q] = sum_{i < HW} f(q, i) in double for every (n, c) row q = n*C + c (parallel).
-template <class F>
-inline void gn_row_sums(const kernels::GroupNormShape& s, std::vector<double>& out, const F& f) {
-  const int64_t rows = int64_t(s.N) * s.C;
-  out.assign(static_cast<size_t>(rows), 0.0);
-  parallel_for(rows, gn_row_grain(s.HW), [&](int64_t b, int64_t e) {
-    for (int64_t q = b; q < e; ++q) out[q] = block_sum(0, s.HW, [&](int64_t i) { return f(q, i); });
-  });
-}
 
 /// out[r] = sum of the group's row sums in channel order, r = n*G + g.
 inline void gn_group_fold(const kernels::GroupNormShape& s, const std::vector<double>& rows,
@@ -68,11 +52,12 @@ inline void group_norm_forward(const kernels::GroupNormShape& s, const float* x,
   const int64_t HW = s.HW;
   const int cg = s.C / s.G;
   const double D = double(cg) * double(s.HW);
+  const int64_t rows = int64_t(s.N) * s.C;
   std::vector<double> rs, mean, var;
-  detail::gn_row_sums(s, rs, [&](int64_t q, int64_t i) { return double(x[q * HW + i]); });
+  detail::bn_row_sums(rows, s.HW, rs, [&](int64_t q, int64_t i) { return double(x[q * HW + i]); });
   detail::gn_group_fold(s, rs, mean);
   for (double& m : mean) m /= D;
-  detail::gn_row_sums(s, rs, [&](int64_t q, int64_t i) {
+  detail::bn_row_sums(rows, s.HW, rs, [&](int64_t q, int64_t i) {
     const double d = double(x[q * HW + i]) - mean[q / cg];
     return d * d;
   });
@@ -84,8 +69,7 @@ inline void group_norm_forward(const kernels::GroupNormShape& s, const float* x,
     save_mean[r] = static_cast<float>(mean[r]);
     save_rstd[r] = static_cast<float>(rstd[r]);
   }
-  const int64_t rows = int64_t(s.N) * s.C;
-  parallel_for(rows, detail::gn_row_grain(s.HW), [&](int64_t qb, int64_t qe) {
+  parallel_for(rows, detail::bn_row_grain(s.HW), [&](int64_t qb, int64_t qe) {
     for (int64_t q = qb; q < qe; ++q) {
       const int c = static_cast<int>(q % s.C);
       const int64_t r = q / cg;
@@ -107,11 +91,13 @@ inline void group_norm_backward(const kernels::GroupNormShape& s, const float* x
   const int64_t HW = s.HW;
   const int cg = s.C / s.G;
   const double D = double(cg) * double(s.HW);
+  const int64_t rows = int64_t(s.N) * s.C;
   std::vector<double> sdy, sdyx;
   if (dx || dbeta)
-    detail::gn_row_sums(s, sdy, [&](int64_t q, int64_t i) { return double(dy[q * HW + i]); });
+    detail::bn_row_sums(rows, s.HW, sdy,
+                        [&](int64_t q, int64_t i) { return double(dy[q * HW + i]); });
   if (dx || dgamma)
-    detail::gn_row_sums(s, sdyx, [&](int64_t q, int64_t i) {
+    detail::bn_row_sums(rows, s.HW, sdyx, [&](int64_t q, int64_t i) {
       return double(dy[q * HW + i]) * (double(x[q * HW + i]) - double(save_mean[q / cg]));
     });
   for (int c = 0; c < s.C; ++c) {
@@ -140,8 +126,7 @@ inline void group_norm_backward(const kernels::GroupNormShape& s, const float* x
     u[r] = -(rstd * rstd * rstd) * B / D;
     v[r] = -rstd * A / D;
   }
-  const int64_t rows = int64_t(s.N) * s.C;
-  parallel_for(rows, detail::gn_row_grain(s.HW), [&](int64_t qb, int64_t qe) {
+  parallel_for(rows, detail::bn_row_grain(s.HW), [&](int64_t qb, int64_t qe) {
     for (int64_t q = qb; q < qe; ++q) {
       const int64_t r = q / cg;
       const double m = save_mean[r];

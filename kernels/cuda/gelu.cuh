@@ -6,11 +6,13 @@
 //   gelu_backward       dx = dy * (0.5 (1 + erf(x kAlpha)) + x * kBeta exp(x x -0.5))   (=)
 //   gelu_tanh_forward   y  = 0.5 x (1 + tanh(kBeta' (x + kKappa x^3)))                 (=)
 //   gelu_tanh_backward  dx = its derivative times dy, PyTorch's operation order        (=)
-// in float, with the CPU file's constants and operation order; every product and sum goes through
-// __fmul_rn / __fadd_rn (no FMA contraction). erff / expf / tanhf are CUDA's (at most 2 ulp
-// from the correctly rounded value), so results agree with the CPU to a few ulps. The
-// per-element bodies are __host__ __device__ (gelu_detail::*_one) so the host emulation test can
-// check them against the CPU bitwise (on the host they call the C library, as the CPU does).
+// in float, with the CPU file's operation order and its constants (kernels/gelu_constants.hpp:
+// kAlpha, kBeta, kBeta', kKappa = kGeluAlpha, kGeluBetaErf, kGeluBetaTanh, kGeluKappa); every
+// product and sum goes through __fmul_rn / __fadd_rn (no FMA contraction). erff / expf / tanhf
+// are CUDA's (at most 2 ulp from the correctly rounded value), so results agree with the CPU to
+// a few ulps. The per-element bodies are __host__ __device__ (gelu_detail::*_one) so the host
+// emulation test can check them against the CPU bitwise (on the host they call the C library, as
+// the CPU does).
 // Kernel variant: the grid-stride map_kernel of elementwise.cuh (256 threads, int64 indices).
 #pragma once
 #include <cuda_runtime.h>
@@ -18,6 +20,7 @@
 #include <cmath>
 #include <cstdint>
 
+#include "../gelu_constants.hpp"
 #include "common.cuh"
 #include "elementwise.cuh"
 
@@ -25,14 +28,11 @@ namespace ember::cuda {
 
 namespace gelu_detail {
 
-// As kernels/cpu/gelu.hpp: PyTorch's double expressions rounded to float once.
-constexpr double kSqrt1_2 = 0.70710678118654752440;
-constexpr double kSqrt2 = 1.41421356237309504880;
-constexpr double k2SqrtPi = 1.12837916709551257390;
-constexpr float kAlpha = static_cast<float>(kSqrt1_2);
-constexpr float kBetaErf = static_cast<float>(k2SqrtPi * kSqrt1_2 * 0.5);
-constexpr float kBetaTanh = static_cast<float>(kSqrt2 * k2SqrtPi * 0.5);
-constexpr float kKappa = 0.044715f;
+// The CPU file's constants (kernels/gelu_constants.hpp).
+using kernels::kGeluAlpha;
+using kernels::kGeluBetaErf;
+using kernels::kGeluBetaTanh;
+using kernels::kGeluKappa;
 
 EMBER_CUDA_HD float mul(float a, float b) {
 #if defined(__CUDA_ARCH__)
@@ -77,36 +77,37 @@ EMBER_CUDA_HD float tanh_f(float x) {
 #endif
 }
 
-/// y = x * 0.5 * (1 + erf(x * kAlpha))
+/// y = x * 0.5 * (1 + erf(x * kGeluAlpha))
 EMBER_CUDA_HD float erf_fwd_one(float x) {
-  return mul(mul(x, 0.5f), add(1.0f, erf_f(mul(x, kAlpha))));
+  return mul(mul(x, 0.5f), add(1.0f, erf_f(mul(x, kGeluAlpha))));
 }
 
 /// dx = dy * (cdf + x * pdf)
 EMBER_CUDA_HD float erf_bwd_one(float x, float dy) {
-  const float cdf = mul(0.5f, add(1.0f, erf_f(mul(x, kAlpha))));
-  const float pdf = mul(kBetaErf, exp_f(mul(mul(x, x), -0.5f)));
+  const float cdf = mul(0.5f, add(1.0f, erf_f(mul(x, kGeluAlpha))));
+  const float pdf = mul(kGeluBetaErf, exp_f(mul(mul(x, x), -0.5f)));
   return mul(dy, add(cdf, mul(x, pdf)));
 }
 
-/// y = 0.5 x (1 + tanh(kBeta (x + kKappa x^3)))
+/// y = 0.5 x (1 + tanh(kGeluBetaTanh (x + kGeluKappa x^3)))
 EMBER_CUDA_HD float tanh_fwd_one(float x) {
   const float x_cube = mul(mul(x, x), x);
-  const float inner = mul(kBetaTanh, add(x, mul(kKappa, x_cube)));
+  const float inner = mul(kGeluBetaTanh, add(x, mul(kGeluKappa, x_cube)));
   return mul(mul(0.5f, x), add(1.0f, tanh_f(inner)));
 }
 
-/// dx = dy * (0.5 (1 + t) + 0.5 x (1 - t^2) kBeta (1 + 3 kKappa x^2)), t = tanh(inner)
+/// dx = dy * (0.5 (1 + t) + 0.5 x (1 - t^2) kGeluBetaTanh (1 + 3 kGeluKappa x^2)),
+/// t = tanh(inner)
 EMBER_CUDA_HD float tanh_bwd_one(float x, float dy) {
   const float x_sq = mul(x, x);
   const float x_cube = mul(x_sq, x);
-  const float inner = mul(kBetaTanh, add(x, mul(kKappa, x_cube)));
+  const float inner = mul(kGeluBetaTanh, add(x, mul(kGeluKappa, x_cube)));
   const float tanh_inner = tanh_f(inner);
   const float left = mul(0.5f, x);
   const float right = add(1.0f, tanh_inner);
   const float left_derivative = mul(0.5f, right);
   const float tanh_derivative = sub(1.0f, mul(tanh_inner, tanh_inner));
-  const float inner_derivative = mul(kBetaTanh, add(1.0f, mul(mul(3.0f, kKappa), x_sq)));
+  const float inner_derivative = mul(kGeluBetaTanh, add(1.0f, mul(mul(3.0f, kGeluKappa), x_sq)));
   const float right_derivative = mul(mul(left, tanh_derivative), inner_derivative);
   return mul(dy, add(left_derivative, right_derivative));
 }

@@ -16,10 +16,12 @@
 //   statistics      chan::channel_reduce (channel_reduce.cuh) with the tensor viewed as
 //                   (1, N*G, D): every (n, g) group is one contiguous "channel" of D values, cut
 //                   into slices of >= 8192 values reduced by 256-thread blocks in double, then
-//                   folded in slice order; the fin functors store mean, then rstd.
+//                   folded in slice order; batch_norm.cuh's SumX / SumSqDev functors, the fin
+//                   functors store mean, then rstd.
 //   gn_coef_kernel  a[n*C + c] = float(rstd[n, g] * gamma[c]), one thread per (n, c).
 //   gn_affine_kernel  y = (x - m[r])*a[q] + b[c], flat grid-stride, q = i / HW, c = q % C,
-//                   r = q / Cg (32-bit index math when the tensor has < 2^32 elements).
+//                   r = q / Cg (32-bit index math when the tensor has < 2^32 elements), with
+//                   batch_norm.cuh's bn_affine_one.
 //   row sums        chan::channel_reduce<2> over the (1, N*C, HW) view: sdy, sdyx per (n, c)
 //                   into scratch.
 //   gn_group_coef_kernel  one thread per (n, g): A, B over the group's channels in order -> u, v.
@@ -34,6 +36,7 @@
 
 #include "../params.hpp"
 #include "allocator.cuh"
+#include "batch_norm.cuh"  // bn_detail::SumX, SumSqDev, bn_affine_one, small_index
 #include "channel_reduce.cuh"
 #include "common.cuh"
 
@@ -43,20 +46,11 @@ namespace gn_detail {
 
 // ---- index helpers and per-element bodies (shared with the host emulation) ----
 
-/// (n, c) row q = n*C + c of flat element i of an (N, C, HW) tensor (Index: uint32_t when the
-/// tensor has < 2^32 elements, else uint64_t).
+/// (n, c) row q = n*C + c of flat element i of an (N, C, HW) tensor, in Index (uint32_t when the
+/// tensor has < 2^32 elements, else uint64_t); q / Cg and q % C are then taken in Index too.
 template <class Index>
-EMBER_CUDA_HD int64_t gn_row(int64_t i, int HW) {
-  return static_cast<int64_t>(static_cast<Index>(i) / static_cast<Index>(HW));
-}
-
-/// y = (x - m)*a + b (rounded separately, as the CPU; no FMA contraction).
-EMBER_CUDA_HD float gn_affine_one(float x, float m, float a, float b) {
-#if defined(__CUDA_ARCH__)
-  return __fadd_rn(__fmul_rn(__fsub_rn(x, m), a), b);
-#else
-  return (x - m) * a + b;
-#endif
+EMBER_CUDA_HD Index gn_row(int64_t i, int HW) {
+  return static_cast<Index>(i) / static_cast<Index>(HW);
 }
 
 /// dx = float(dy*w + (x - m)*u + v) in double, rounded separately as the CPU.
@@ -110,8 +104,9 @@ EMBER_CUDA_HD void gn_param_grad_one(int c, int N, int C, int G, int cg, const d
 template <class Index>
 EMBER_CUDA_HD float gn_affine_at(int64_t i, int C, int HW, int cg, const float* x, const float* m,
                                  const float* a, const float* b) {
-  const int64_t q = gn_row<Index>(i, HW);
-  return gn_affine_one(x[i], m[q / cg], a[q], b ? b[q % C] : 0.0f);
+  const Index q = gn_row<Index>(i, HW);
+  return bn_detail::bn_affine_one(x[i], m[q / static_cast<Index>(cg)], a[q],
+                                  b ? b[q % static_cast<Index>(C)] : 0.0f);
 }
 
 /// Element i of dx: w = rstd[r]*gamma[c] (double), {u, v} = coef[2r..2r+1].
@@ -119,35 +114,21 @@ template <class Index>
 EMBER_CUDA_HD float gn_dx_at(int64_t i, int C, int HW, int cg, const float* x, const float* dy,
                              const float* gamma, const float* save_mean, const float* save_rstd,
                              const double* coef) {
-  const int64_t q = gn_row<Index>(i, HW);
-  const int64_t r = q / cg;
-  const double w =
-      static_cast<double>(save_rstd[r]) * (gamma ? static_cast<double>(gamma[q % C]) : 1.0);
+  const Index q = gn_row<Index>(i, HW);
+  const int64_t r = static_cast<int64_t>(q / static_cast<Index>(cg));  // 2r may pass 2^32
+  const double w = static_cast<double>(save_rstd[r]) *
+                   (gamma ? static_cast<double>(gamma[q % static_cast<Index>(C)]) : 1.0);
   return gn_dx_one(x[i], dy[i], static_cast<double>(save_mean[r]), w, coef[2 * r], coef[2 * r + 1]);
 }
 
 // ---- channel_reduce functors ----
 
-/// Over the (1, N*G, D) view: acc += x.
-struct SumX {
-  const float* x;
-  EMBER_CUDA_HD void operator()(int, int64_t off, double* acc) const {
-    acc[0] += static_cast<double>(x[off]);
-  }
-};
+// Over the (1, N*G, D) view: bn_detail::SumX (acc += x), then StoreMean; bn_detail::SumSqDev
+// (acc += (x - mean[r])^2), then FinishStats.
 struct StoreMean {
   double* mean;  // scratch (N*G)
   double D;
   EMBER_CUDA_HD void operator()(int r, const double* t) const { mean[r] = t[0] / D; }
-};
-/// Over the (1, N*G, D) view: acc += (x - mean[r])^2.
-struct SumSqDev {
-  const float* x;
-  const double* mean;
-  EMBER_CUDA_HD void operator()(int r, int64_t off, double* acc) const {
-    const double d = static_cast<double>(x[off]) - mean[r];
-    acc[0] += d * d;
-  }
 };
 struct FinishStats {
   const double* mean;
@@ -232,10 +213,6 @@ __global__ void __launch_bounds__(kThreads)
     dx[i] = gn_dx_at<Index>(i, C, HW, cg, x, dy, gamma, save_mean, save_rstd, coef);
 }
 
-inline bool small_index(int64_t total) {
-  return total <= int64_t(0xFFFFFFFFu);
-}
-
 inline bool empty_shape(const kernels::GroupNormShape& s) {
   return s.N <= 0 || s.C <= 0 || s.HW <= 0 || s.G <= 0;
 }
@@ -253,16 +230,16 @@ inline void group_norm_forward(kernels::GroupNormShape s, const float* x, const 
   const int64_t total = rows * s.HW;
   Scratch<double> mean(groups), rstd(groups);
   Scratch<float> a(rows);
-  chan::channel_reduce<1>(1, static_cast<int>(groups), D, gn_detail::SumX{x},
+  chan::channel_reduce<1>(1, static_cast<int>(groups), D, bn_detail::SumX{x},
                           gn_detail::StoreMean{mean.get(), double(D)}, stream, name);
   chan::channel_reduce<1>(
-      1, static_cast<int>(groups), D, gn_detail::SumSqDev{x, mean.get()},
+      1, static_cast<int>(groups), D, bn_detail::SumSqDev{x, mean.get()},
       gn_detail::FinishStats{mean.get(), eps, double(D), save_mean, save_rstd, rstd.get()}, stream,
       name);
   gn_detail::gn_coef_kernel<float>
       <<<grid_1d(rows), kThreads, 0, stream>>>(rows, s.C, cg, rstd.get(), gamma, a.get());
   EMBER_CUDA_LAUNCH_CHECK(name);
-  if (gn_detail::small_index(total))
+  if (bn_detail::small_index(total))
     gn_detail::gn_affine_kernel<uint32_t><<<grid_1d(total), kThreads, 0, stream>>>(
         total, s.C, s.HW, cg, x, save_mean, a.get(), beta, y);
   else
@@ -293,7 +270,7 @@ inline void group_norm_backward(kernels::GroupNormShape s, const float* x, const
   gn_detail::gn_group_coef_kernel<float><<<grid_1d(groups), kThreads, 0, stream>>>(
       groups, s.C, cg, D, sums.get(), gamma, save_rstd, coef.get());
   EMBER_CUDA_LAUNCH_CHECK(name);
-  if (gn_detail::small_index(total))
+  if (bn_detail::small_index(total))
     gn_detail::gn_dx_kernel<uint32_t><<<grid_1d(total), kThreads, 0, stream>>>(
         total, s.C, s.HW, cg, x, dy, gamma, save_mean, save_rstd, coef.get(), dx);
   else

@@ -431,6 +431,7 @@ TEST_CASE("emulated batch_norm passes match the CPU", "[cuda][emulation][batch_n
 
 TEST_CASE("emulated group_norm passes match the CPU", "[cuda][emulation][group_norm]") {
   namespace gn = ember::cuda::gn_detail;
+  namespace bn = ember::cuda::bn_detail;  // SumX, SumSqDev are batch norm's
   uint32_t seed = 110;
   for (const K::GroupNormShape s :
        {K::GroupNormShape{1, 1, 1, 1}, K::GroupNormShape{2, 6, 5, 3}, K::GroupNormShape{3, 4, 1, 2},
@@ -452,10 +453,10 @@ TEST_CASE("emulated group_norm passes match the CPU", "[cuda][emulation][group_n
       std::vector<double> mean(size_t(groups), NAN), rstd(size_t(groups), NAN);
       std::vector<float> sm = nan_vec(groups), sr = nan_vec(groups), a = nan_vec(rows);
       std::vector<float> y = nan_vec(n);
-      emulate_channel_reduce<1>(1, int(groups), D, gn::SumX{x.data()},
+      emulate_channel_reduce<1>(1, int(groups), D, bn::SumX{x.data()},
                                 gn::StoreMean{mean.data(), double(D)});
       emulate_channel_reduce<1>(
-          1, int(groups), D, gn::SumSqDev{x.data(), mean.data()},
+          1, int(groups), D, bn::SumSqDev{x.data(), mean.data()},
           gn::FinishStats{mean.data(), eps, double(D), sm.data(), sr.data(), rstd.data()});
       for (int64_t q = 0; q < rows; ++q)  // gn_coef_kernel
         a[size_t(q)] = gn::gn_coef_one(q, s.C, cg, rstd.data(), gamma);
