@@ -328,8 +328,13 @@ TEST_CASE("corrupt deflate, zlib and gzip input throws DeflateError", "[io][defl
     b = g;
     b[b.size() - 4] ^= 0x01;
     CHECK(contains(deflate_error_of([&] { gunzip(b); }), "ISIZE"));
+    b = g;  // zero padding after the last member is ignored, as gzip and Python do
+    b.insert(b.end(), 7, 0x00);
+    CHECK(gunzip(b) == gunzip(g));
+    b.push_back(0x01);  // but not other bytes
+    CHECK(contains(deflate_error_of([&] { gunzip(b); }), "trailing garbage"));
     b = g;
-    b.push_back(0x00);
+    b.push_back(0x02);
     CHECK(contains(deflate_error_of([&] { gunzip(b); }), "trailing garbage"));
     b = g;
     b.push_back(0x1F);  // the first byte of a member that never comes
@@ -493,11 +498,3 @@ TEST_CASE("corrupt deflate, zlib and gzip input throws DeflateError", "[io][defl
     CHECK(contains(msg, "before the start"));
   }
 }
-
-#ifndef EMBER_TEST_ZLIB_ORACLE
-TEST_CASE("zlib cross-check of the deflate codec", "[io][deflate][zlib]") {
-  WARN("zlib development files were not found when configuring: the zlib cross-check "
-       "(tests/unit/test_deflate_zlib.cpp) is not built");
-  CHECK(true);
-}
-#endif

@@ -1,8 +1,9 @@
 // @file tests/unit/test_deflate_zlib.cpp
 // @brief Cross-check of ember's DEFLATE codec against zlib, the reference implementation.
 //
-// Built only when CMake finds zlib (tests/CMakeLists.txt: find_package(ZLIB), optional; defines
-// EMBER_TEST_ZLIB_ORACLE). The library itself never uses zlib: it is a test-only oracle here.
+// Built only when CMake finds zlib (tests/CMakeLists.txt: find_package(ZLIB), optional; CI
+// installs it and checks these [zlib] tests exist). The library itself never uses zlib: it is a
+// test-only oracle here.
 //   - zlib compresses data of many sizes and kinds at levels 0, 1, 6, 9 and with several
 //     strategies and window sizes, as raw deflate, zlib and gzip (with and without optional
 //     header fields); ember must decode every stream to the input;

@@ -20,7 +20,6 @@
 #include <cerrno>
 #include <cstddef>
 #include <cstdint>
-#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <limits>
@@ -29,6 +28,7 @@
 #include <sys/stat.h>
 #include <vector>
 
+#include "../io/atomic_file.hpp"
 #include "../io/deflate.hpp"
 
 namespace ember::data {
@@ -94,28 +94,12 @@ inline std::vector<uint8_t> read_gz_all(const std::string& path) {
     idx_fail(path, std::string("cannot open file: ") + std::strerror(e));
   }
   if (S_ISDIR(st.st_mode)) idx_fail(path, "is a directory, expected an IDX file");
-  errno = 0;
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (f == nullptr) {
-    int e = errno;
-    idx_fail(path, std::string("cannot open file: ") + (e != 0 ? std::strerror(e) : "fopen failed"));
-  }
   std::vector<uint8_t> raw;
-  if (st.st_size > 0) raw.reserve(size_t(st.st_size));
-  std::vector<uint8_t> buf(size_t(1) << 20);
-  for (;;) {
-    size_t n = std::fread(buf.data(), 1, buf.size(), f);
-    raw.insert(raw.end(), buf.begin(), buf.begin() + std::ptrdiff_t(n));
-    if (n < buf.size()) {
-      if (std::ferror(f)) {
-        int e = errno;
-        std::fclose(f);
-        idx_fail(path, std::string("read error: ") + std::strerror(e != 0 ? e : EIO));
-      }
-      break;
-    }
+  try {
+    raw = io::read_file(path);
+  } catch (const std::runtime_error& e) {
+    idx_fail(path, e.what());
   }
-  std::fclose(f);
   if (raw.size() < 2 || raw[0] != 0x1F || raw[1] != 0x8B) return raw;  // not gzip: plain IDX
   const size_t limit = size_t(std::min<uint64_t>(kMaxIdxBytes, std::numeric_limits<size_t>::max()));
   try {

@@ -32,6 +32,7 @@
 // crc32 is the CRC of gzip, PNG and zlib's crc32() (reflected polynomial 0xEDB88320, initial
 // and final XOR 0xFFFFFFFF); crc32("123456789") == 0xCBF43926. adler32 is zlib's adler32().
 #pragma once
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -315,7 +316,8 @@ inline void inflate_codes(BitReader& br, const Huffman& lit, const Huffman& dist
       const size_t at = out.size();
       out.resize(at + len);
       uint8_t* p = out.data() + at;
-      for (size_t i = 0; i < len; ++i) p[i] = p[i - d];  // may overlap: byte by byte
+      const uint8_t* src = p - d;  // d <= have, so src is inside the output
+      for (size_t i = 0; i < len; ++i) p[i] = src[i];  // may overlap: byte by byte
     }
   }
 }
@@ -453,7 +455,8 @@ inline std::vector<uint8_t> zlib_decompress(const uint8_t* data, size_t size,
 }
 
 // Decodes gzip data (RFC 1952): one or more members, each with its CRC-32 and ISIZE checked.
-// Bytes after the last member that do not start another member are an error.
+// Zero bytes after the last member are padding and ignored (as GNU gzip and Python's gzip do);
+// any other bytes that do not start another member are an error ("trailing garbage").
 inline std::vector<uint8_t> gunzip(const uint8_t* data, size_t size,
                                    size_t max_output = kNoOutputLimit) {
   using namespace detail;
@@ -470,6 +473,7 @@ inline std::vector<uint8_t> gunzip(const uint8_t* data, size_t size,
     const uint8_t* m = data + pos;
     const size_t left = size - pos;
     const std::string which = member == 0 ? "gzip" : "gzip member " + std::to_string(member + 1);
+    if (member > 0 && std::all_of(m, m + left, [](uint8_t v) { return v == 0; })) break;
     if (left < 2 || m[0] != 0x1F || m[1] != 0x8B) {
       if (member == 0) {
         if (left < 2 && (left == 0 || m[0] == 0x1F)) deflate_truncated("truncated gzip header");
