@@ -78,9 +78,18 @@ inline AdamParams make_adam_params(double lr, double beta1, double beta2, double
 }
 
 struct SgdParams {
-  float lr, momentum, dampening, weight_decay;
+  float lr, momentum;
+  float one_minus_dampening;  // float(1 - dampening), the difference taken in double
+  float weight_decay;
   bool nesterov;
   bool first_step;  // momentum buffer is initialised to the gradient on the first step
 };
+
+/// SgdParams from torch.optim.SGD's double hyper-parameters, each rounded to float once.
+inline SgdParams make_sgd_params(double lr, double momentum, double dampening,
+                                 double weight_decay, bool nesterov, bool first_step) {
+  return SgdParams{float(lr),           float(momentum), float(1.0 - dampening),
+                   float(weight_decay), nesterov,        first_step};
+}
 
 }  // namespace ember::kernels

@@ -23,7 +23,7 @@ namespace ember::cpu {
 inline void sgd_step(int64_t n, kernels::SgdParams p, float* param, const float* grad,
                      float* buf) {
   const float lr = p.lr, mom = p.momentum, wd = p.weight_decay;
-  const float one_minus_damp = static_cast<float>(1.0 - double(p.dampening));
+  const float one_minus_damp = p.one_minus_dampening;
   const bool use_mom = mom != 0.0f && buf != nullptr;
   parallel_for(n, int64_t(1) << 15, [&](int64_t b, int64_t e) {
     for (int64_t i = b; i < e; ++i) {

@@ -77,7 +77,7 @@ inline void sgd_step(int64_t n, kernels::SgdParams p, float* param, const float*
   a.lr = p.lr;
   a.mom = p.momentum;
   a.wd = p.weight_decay;
-  a.one_minus_damp = static_cast<float>(1.0 - double(p.dampening));
+  a.one_minus_damp = p.one_minus_dampening;
   a.use_mom = p.momentum != 0.0f && buf != nullptr;
   a.nesterov = p.nesterov;
   a.first_step = p.first_step;

@@ -1085,7 +1085,7 @@ TEST_CASE("sgd_step hand cases", "[cpu][optim]") {
   //           step 2: buf = 0.95, d = 0.5 + 0.855 = 1.355, p = 0.905 - 0.1355 = 0.7695
   // plain (momentum 0, wd 0.1): d = 0.5 + 0.1 = 0.6, p = 0.94; then d = 0.5 + 0.094, p = 0.8806
   float p[1] = {1.0f}, g[1] = {0.5f}, buf[1] = {0.0f};
-  SgdParams sp{0.1f, 0.9f, 0.0f, 0.0f, false, true};
+  SgdParams sp = kernels::make_sgd_params(0.1, 0.9, 0.0, 0.0, false, true);
   cpu::sgd_step(1, sp, p, g, buf);
   CHECK(std::fabs(p[0] - 0.95) < 1e-6);
   CHECK(std::fabs(buf[0] - 0.5) < 1e-7);
@@ -1095,7 +1095,7 @@ TEST_CASE("sgd_step hand cases", "[cpu][optim]") {
   CHECK(std::fabs(buf[0] - 0.95) < 1e-6);
 
   p[0] = 1.0f;
-  SgdParams np{0.1f, 0.9f, 0.0f, 0.0f, true, true};
+  SgdParams np = kernels::make_sgd_params(0.1, 0.9, 0.0, 0.0, true, true);
   cpu::sgd_step(1, np, p, g, buf);
   CHECK(std::fabs(p[0] - 0.905) < 1e-6);
   np.first_step = false;
@@ -1103,11 +1103,17 @@ TEST_CASE("sgd_step hand cases", "[cpu][optim]") {
   CHECK(std::fabs(p[0] - 0.7695) < 1e-6);
 
   p[0] = 1.0f;
-  const SgdParams pp{0.1f, 0.0f, 0.0f, 0.1f, false, true};
+  const SgdParams pp = kernels::make_sgd_params(0.1, 0.0, 0.0, 0.1, false, true);
   cpu::sgd_step(1, pp, p, g, nullptr);
   CHECK(std::fabs(p[0] - 0.94) < 1e-6);
   cpu::sgd_step(1, pp, p, g, nullptr);
   CHECK(std::fabs(p[0] - 0.8806) < 1e-6);
+
+  // 1 - dampening is formed in double and rounded once, as PyTorch's alpha=1-dampening: for
+  // dampening 0.9 that differs from forming it from float(0.9).
+  const SgdParams dp = kernels::make_sgd_params(0.1, 0.9, 0.9, 0.0, false, false);
+  CHECK(dp.one_minus_dampening == static_cast<float>(1.0 - 0.9));
+  CHECK(dp.one_minus_dampening != static_cast<float>(1.0 - double(0.9f)));
 }
 
 TEST_CASE("adam_step hand case", "[cpu][optim]") {
@@ -1131,16 +1137,18 @@ TEST_CASE("optimiser steps against the formulas over several steps", "[cpu][opti
   const std::vector<float> p0 = random_vec(size_t(n), 99);
 
   SECTION("sgd: momentum, dampening, nesterov, weight decay") {
-    struct Cfg {
-      float lr, momentum, dampening, wd;
+    struct Cfg {  // double, as SGDOptions: make_sgd_params rounds each once
+      double lr, momentum, dampening, wd;
       bool nesterov;
     };
-    for (const Cfg& c : {Cfg{0.1f, 0.0f, 0.0f, 0.0f, false}, Cfg{0.05f, 0.9f, 0.0f, 1e-2f, false},
-                         Cfg{0.05f, 0.9f, 0.3f, 0.0f, false}, Cfg{0.02f, 0.8f, 0.0f, 1e-3f, true}}) {
+    for (const Cfg& c : {Cfg{0.1, 0.0, 0.0, 0.0, false}, Cfg{0.05, 0.9, 0.0, 1e-2, false},
+                         Cfg{0.05, 0.9, 0.3, 0.0, false}, Cfg{0.02, 0.8, 0.0, 1e-3, true},
+                         Cfg{0.05, 0.9, 0.9, 0.0, false}}) {
       std::vector<float> p = p0, buf(size_t(n), 0.0f);
       std::vector<double> rp(p0.begin(), p0.end()), rb(size_t(n), 0.0);
       for (size_t step = 0; step < grads.size(); ++step) {
-        const SgdParams sp{c.lr, c.momentum, c.dampening, c.wd, c.nesterov, step == 0};
+        const SgdParams sp =
+            kernels::make_sgd_params(c.lr, c.momentum, c.dampening, c.wd, c.nesterov, step == 0);
         cpu::sgd_step(n, sp, p.data(), grads[step].data(), c.momentum != 0 ? buf.data() : nullptr);
         for (size_t i = 0; i < size_t(n); ++i) {
           double d = grads[step][i] + double(c.wd) * rp[i];

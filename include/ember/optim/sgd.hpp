@@ -7,11 +7,13 @@
 
 namespace ember::optim {
 
+/// Hyper-parameters in double, as PyTorch keeps them; the kernel gets each rounded to float once
+/// (and 1 - dampening formed in double first), as PyTorch's scalar arguments are.
 struct SGDOptions {
-  float lr = 1e-2f;
-  float momentum = 0.0f;
-  float dampening = 0.0f;
-  float weight_decay = 0.0f;
+  double lr = 1e-2;
+  double momentum = 0.0;
+  double dampening = 0.0;
+  double weight_decay = 0.0;
   bool nesterov = false;
 };
 
@@ -31,9 +33,9 @@ class SGD : public Optimizer {
       Tensor& p = params_[i];
       Tensor g = p.grad();
       if (!g.defined()) continue;
-      kernels::SgdParams sp{opt_.lr, opt_.momentum, opt_.dampening, opt_.weight_decay,
-                            opt_.nesterov, false};
-      if (opt_.momentum != 0.0f && !buf_[i].defined()) {
+      kernels::SgdParams sp = kernels::make_sgd_params(
+          opt_.lr, opt_.momentum, opt_.dampening, opt_.weight_decay, opt_.nesterov, false);
+      if (opt_.momentum != 0.0 && !buf_[i].defined()) {
         buf_[i] = empty_like(p);
         sp.first_step = true;
       }
@@ -44,7 +46,7 @@ class SGD : public Optimizer {
   std::vector<std::pair<std::string, Tensor>> named_state() override {
     std::vector<std::pair<std::string, Tensor>> out;
     for (size_t i = 0; i < buf_.size(); ++i) {
-      if (opt_.momentum != 0.0f && !buf_[i].defined()) buf_[i] = zeros_like(params_[i]);
+      if (opt_.momentum != 0.0 && !buf_[i].defined()) buf_[i] = zeros_like(params_[i]);
       if (buf_[i].defined()) out.emplace_back(std::to_string(i) + ".momentum_buffer", buf_[i]);
     }
     return out;
