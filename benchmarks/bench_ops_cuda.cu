@@ -19,7 +19,9 @@
 // Built without cuDNN (EMBER_BENCH_HAS_CUDNN undefined), the cuDNN columns are left empty.
 #include <ember/ember.hpp>
 
+#ifdef EMBER_BENCH_HAS_CUBLAS
 #include <cublas_v2.h>
+#endif
 #include <cuda_runtime.h>
 #ifdef EMBER_BENCH_HAS_CUDNN
 #include <cudnn.h>
@@ -42,12 +44,14 @@ void check_cuda(cudaError_t e, const char* what, int line) {
     throw std::runtime_error(std::string("CUDA error ") + cudaGetErrorString(e) + " in " + what +
                              " (bench_ops_cuda.cu:" + std::to_string(line) + ")");
 }
+#ifdef EMBER_BENCH_HAS_CUBLAS
 #define BCHECK_BLAS(call) check_blas((call), #call, __LINE__)
 void check_blas(cublasStatus_t s, const char* what, int line) {
   if (s != CUBLAS_STATUS_SUCCESS)
     throw std::runtime_error("cuBLAS error " + std::to_string(int(s)) + " in " + what +
                              " (bench_ops_cuda.cu:" + std::to_string(line) + ")");
 }
+#endif
 #ifdef EMBER_BENCH_HAS_CUDNN
 #define BCHECK_DNN(call) check_dnn((call), #call, __LINE__)
 void check_dnn(cudnnStatus_t s, const char* what, int line) {
@@ -80,7 +84,9 @@ struct DevBuf {
 /// Library handles shared by all ops.
 struct Libs {
   cudaStream_t stream = nullptr;
+#ifdef EMBER_BENCH_HAS_CUBLAS
   cublasHandle_t blas = nullptr;
+#endif
 #ifdef EMBER_BENCH_HAS_CUDNN
   cudnnHandle_t dnn = nullptr;
 #endif
@@ -488,6 +494,7 @@ void make_linear(OpCase& oc, Libs& L, const OpSpec& op, int N) {
   DevBuf *vy = oc.buf(size_t(M) * O), *vdx = oc.buf(size_t(M) * K), *vdw = oc.buf(size_t(O) * K),
          *vdb = oc.buf(size_t(O)), *ones = oc.buf(size_t(M));
   ones->upload(std::vector<float>(size_t(M), 1.0f));
+#ifdef EMBER_BENCH_HAS_CUBLAS
   const auto& E = ember_cuda();
   cublasHandle_t h = L.blas;
   const float one = 1.0f, zero = 0.0f;
@@ -514,6 +521,19 @@ void make_linear(OpCase& oc, Libs& L, const OpSpec& op, int N) {
                                     vdb->p, 1));
           },
           "cublas", "sgemm + sgemv (bias)", {{dw, vdw}, {db, vdb}}};
+#else
+  const auto& E = ember_cuda();
+  // Without cuBLAS (the host SIMT runtime) ember's kernels run alone, checked by bench_common.
+  Pass f{"fwd", [=, &E] { E.linear_forward(s, x->p, w->p, b->p, y->p); }, nullptr, "", "", {}};
+  Pass bi{"bwd_input", [=, &E] { E.linear_backward_input(s, gy->p, w->p, dx->p); }, nullptr, "",
+          "", {}};
+  Pass bw{"bwd_weight", [=, &E] { E.linear_backward_weight(s, x->p, gy->p, dw->p, db->p); },
+          nullptr, "", "", {}};
+  (void)vy;
+  (void)vdx;
+  (void)vdw;
+  (void)vdb;
+#endif
   for (Pass* p : {&f, &bi, &bw}) p->rel = L.tf32 ? 2e-2 : 1e-4;
   oc.passes = {f, bi, bw};
   ember::Tensor lx = dev_tensor(*x, {M, K}, true), lw = dev_tensor(*w, {O, K}, true),
@@ -589,12 +609,14 @@ int run_cuda_ops(const bench::Options& o, bench::JsonOut& out) {
   Libs L;
   L.tf32 = o.tf32;
   L.stream = ember::cuda::current_stream();
+#ifdef EMBER_BENCH_HAS_CUBLAS
   BCHECK_BLAS(cublasCreate(&L.blas));
   BCHECK_BLAS(cublasSetStream(L.blas, L.stream));
   BCHECK_BLAS(cublasSetMathMode(L.blas, o.tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
-  L.workspace_bytes = size_t(256) << 20;
-  L.workspace = std::make_unique<DevBuf>(L.workspace_bytes / sizeof(float));
+#endif
 #ifdef EMBER_BENCH_HAS_CUDNN
+  L.workspace_bytes = size_t(256) << 20;  // cuDNN's workspace
+  L.workspace = std::make_unique<DevBuf>(L.workspace_bytes / sizeof(float));
   BCHECK_DNN(cudnnCreate(&L.dnn));
   BCHECK_DNN(cudnnSetStream(L.dnn, L.stream));
   const std::string cudnn_version = std::to_string(cudnnGetVersion());
@@ -602,7 +624,9 @@ int run_cuda_ops(const bench::Options& o, bench::JsonOut& out) {
   const std::string cudnn_version = "none";
 #endif
   int blas_version = 0;
+#ifdef EMBER_BENCH_HAS_CUBLAS
   BCHECK_BLAS(cublasGetVersion(L.blas, &blas_version));
+#endif
 
   bench::Json info;
   info.str("bench", "info").str("impl", "ember").str("device", "cuda");
@@ -673,7 +697,9 @@ int run_cuda_ops(const bench::Options& o, bench::JsonOut& out) {
 #ifdef EMBER_BENCH_HAS_CUDNN
   cudnnDestroy(L.dnn);
 #endif
+#ifdef EMBER_BENCH_HAS_CUBLAS
   cublasDestroy(L.blas);
+#endif
   if (failures) std::printf("\nbench-ops: %d check(s) against cuDNN/cuBLAS FAILED\n", failures);
   else if (o.check) std::printf("\nbench-ops: all checks against cuDNN/cuBLAS passed\n");
   return failures ? 1 : 0;

@@ -3,7 +3,9 @@
 //
 // Compiled by a plain C++ compiler this gives the CPU backend. Compiled by nvcc (a .cu file) it
 // also compiles the CUDA kernels and registers the CUDA backend for the whole program (see
-// core/backend.hpp for programs that mix .cpp and .cu files).
+// core/backend.hpp for programs that mix .cpp and .cu files). Compiled as C++ with
+// EMBER_CUDA_EMULATION and kernels/cuda/host/include on the include path, the same CUDA kernels
+// run on the CPU under the host SIMT runtime (how the CUDA code is tested without a GPU).
 #pragma once
 
 #include "tensor.hpp"
@@ -31,6 +33,6 @@
 #include "optim/adam.hpp"
 #include "optim/sgd.hpp"
 
-#if defined(__CUDACC__)
+#if defined(__CUDACC__) || defined(EMBER_CUDA_EMULATION)
 #include <kernels/cuda/backend.cuh>
 #endif

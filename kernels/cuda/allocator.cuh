@@ -21,10 +21,20 @@
 // (rounded sizes of live blocks), peak_bytes_in_use (since start / reset_peak), bytes_cached.
 // The allocator is a leaked singleton: it is never destroyed, so frees during static destruction
 // are safe, and cached blocks are reclaimed by the driver at exit.
+//
+// Exact mode (EMBER_CUDA_ALLOCATOR=exact in the environment, or set_caching(false)): every
+// request is its own cudaMalloc of exactly the bytes asked for and every free a cudaFree, so
+// compute-sanitizer and the host SIMT runtime's AddressSanitizer see each buffer's true bounds
+// and every use after free. tests/gpu-check.sh's sanitizer runs and the emulated test suite use
+// it; tests of the cache itself turn caching back on for their duration (CachingScope).
+//
+// Devices: each block remembers the device it was allocated on (cudaGetDevice at allocation) and
+// is only handed out again on that device.
 #pragma once
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <cstdlib>
 #include <map>
 #include <mutex>
 #include <string>
@@ -55,15 +65,16 @@ class CachingAllocator {
   }
 
   void* allocate(size_t bytes) {
-    const size_t size = round_size(bytes);
     std::lock_guard<std::mutex> lk(mu_);
+    const size_t size = caching_ ? round_size(bytes) : (bytes == 0 ? 1 : bytes);
     if (size == 0) throw_oom(bytes, cached_bytes_);
-    auto it = free_.find(size);
+    const int dev = current_device();
+    auto it = free_.find(Key{dev, size});
     if (it != free_.end() && !it->second.empty()) {
       void* p = it->second.back();
       it->second.pop_back();
       cached_bytes_ -= size;
-      note_alloc(p, size);
+      note_alloc(p, size, dev);
       return p;
     }
     void* p = nullptr;
@@ -84,7 +95,7 @@ class CachingAllocator {
         throw_oom(bytes, cached_before);
       }
     }
-    note_alloc(p, size);
+    note_alloc(p, size, dev);
     return p;
   }
 
@@ -94,11 +105,31 @@ class CachingAllocator {
     auto it = live_.find(p);
     if (it == live_.end())
       throw ember::Error("CUDA allocator: free of a pointer it did not allocate");
-    const size_t size = it->second;
+    const Block b = it->second;
     live_.erase(it);
-    in_use_ -= size;
-    free_[size].push_back(p);
-    cached_bytes_ += size;
+    in_use_ -= b.size;
+    if (!caching_) {
+      // cudaFree waits for the work queued on the device, so no kernel can still use p.
+      const cudaError_t err = cudaFree(p);
+      if (err != cudaSuccess) throw_cuda_error(err, "cudaFree", __FILE__, __LINE__);
+      return;
+    }
+    free_[Key{b.device, b.size}].push_back(p);
+    cached_bytes_ += b.size;
+  }
+
+  /// Turns caching on or off (off: exact mode, see the file comment); returns the previous
+  /// setting. Turning it off releases the cache.
+  bool set_caching(bool on) {
+    std::lock_guard<std::mutex> lk(mu_);
+    const bool was = caching_;
+    caching_ = on;
+    if (!on) release_cached_locked();
+    return was;
+  }
+  bool caching() {
+    std::lock_guard<std::mutex> lk(mu_);
+    return caching_;
   }
 
   /// cudaFree every cached (free) block. Live blocks are untouched.
@@ -129,16 +160,42 @@ class CachingAllocator {
   }
 
  private:
-  CachingAllocator() = default;
+  struct Key {
+    int device;
+    size_t size;
+    bool operator<(const Key& o) const {
+      return device != o.device ? device < o.device : size < o.size;
+    }
+  };
+  struct Block {
+    size_t size;
+    int device;
+  };
 
-  void note_alloc(void* p, size_t size) {
-    live_[p] = size;
+  CachingAllocator() {
+    const char* e = std::getenv("EMBER_CUDA_ALLOCATOR");
+    caching_ = !(e != nullptr && std::string(e) == "exact");
+  }
+
+  static int current_device() {
+    int d = 0;
+    if (cudaGetDevice(&d) != cudaSuccess) {
+      (void)cudaGetLastError();
+      d = 0;
+    }
+    return d;
+  }
+
+  void note_alloc(void* p, size_t size, int device) {
+    live_[p] = Block{size, device};
     in_use_ += size;
     if (in_use_ > peak_) peak_ = in_use_;
   }
 
   void release_cached_locked() {
-    // cudaFree synchronises the device, so no queued kernel can still use these blocks.
+    // Kernels queued on any stream may still use a cached block (it was freed in stream order):
+    // wait for the device before giving the memory back.
+    (void)cudaDeviceSynchronize();
     for (auto& kv : free_)
       for (void* p : kv.second) (void)cudaFree(p);
     free_.clear();
@@ -153,8 +210,9 @@ class CachingAllocator {
   }
 
   std::mutex mu_;
-  std::map<size_t, std::vector<void*>> free_;  // size class -> free blocks
-  std::unordered_map<void*, size_t> live_;     // live block -> size class
+  bool caching_ = true;
+  std::map<Key, std::vector<void*>> free_;  // (device, size class) -> free blocks
+  std::unordered_map<void*, Block> live_;   // live block -> size class and device
   uint64_t raw_malloc_count_ = 0;
   uint64_t in_use_ = 0;
   uint64_t peak_ = 0;
@@ -162,6 +220,18 @@ class CachingAllocator {
 };
 
 inline CachingAllocator& allocator() { return CachingAllocator::instance(); }
+
+/// Caching on (or off) for the lifetime of the scope, then the previous setting again.
+class CachingScope {
+ public:
+  explicit CachingScope(bool on = true) : prev_(allocator().set_caching(on)) {}
+  ~CachingScope() { allocator().set_caching(prev_); }
+  CachingScope(const CachingScope&) = delete;
+  CachingScope& operator=(const CachingScope&) = delete;
+
+ private:
+  bool prev_;
+};
 
 /// RAII scratch buffer from the caching allocator for one op's temporaries. Freed (returned to
 /// the cache) when it goes out of scope, possibly before the kernels using it have run: that is

@@ -10,11 +10,10 @@
 // a program built with CUDA runs fine on a machine without a GPU until CUDA is actually used.
 //
 // Memory: malloc/free go to the caching allocator (allocator.cuh). memcpy_h2d / memcpy_d2d are
-// stream-ordered (cudaMemcpyAsync on the current stream); an h2d from pageable memory returns
-// once the source has been staged, and one from page-locked memory synchronises the stream, so
-// the source may be reused as soon as the call returns either way. memcpy_d2h synchronises the
-// stream before returning. synchronize() waits for the whole device. device_count() returns 0
-// (never throws) when no GPU or driver is present.
+// stream-ordered (cudaMemcpyAsync on the current stream); memcpy_h2d and memcpy_d2h synchronise
+// the stream before returning, so the host buffer may be reused or freed at once.
+// synchronize() waits for the whole device. device_count() returns 0 (never throws) when no GPU
+// or driver is present.
 #pragma once
 #include <cuda_runtime.h>
 
@@ -83,15 +82,9 @@ inline void memcpy_h2d(void* dst, const void* src, size_t bytes) {
   if (bytes == 0) return;
   const cudaStream_t s = current_stream();
   EMBER_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, s), "memcpy_h2d");
-  // From page-locked memory the copy is truly asynchronous: wait so the caller may reuse src.
-  cudaPointerAttributes attr;
-  if (cudaPointerGetAttributes(&attr, src) == cudaSuccess) {
-    if (attr.type == cudaMemoryTypeHost)
-      EMBER_CUDA_CHECK(cudaStreamSynchronize(s), "memcpy_h2d");
-  } else {
-    (void)cudaGetLastError();
-    EMBER_CUDA_CHECK(cudaStreamSynchronize(s), "memcpy_h2d");
-  }
+  // Safe by construction: wait until the copy has read src, whatever memory src is (pageable or
+  // page-locked), so the caller may free or reuse it as soon as this returns.
+  EMBER_CUDA_CHECK(cudaStreamSynchronize(s), "memcpy_h2d");
 }
 
 inline void memcpy_d2h(void* dst, const void* src, size_t bytes) {

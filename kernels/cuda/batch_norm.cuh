@@ -99,12 +99,11 @@ inline void launch_affine(const kernels::BatchNormShape& s, const float* x, cons
   const int64_t total = int64_t(s.N) * s.C * s.HW;
   if (total <= 0) return;
   if (small_index(total))
-    bn_affine_kernel<uint32_t>
-        <<<grid_1d(total), kThreads, 0, stream>>>(total, s.C, s.HW, x, m, a, b, y);
+    launch(name, "bn_affine_kernel", bn_affine_kernel<uint32_t>, grid_1d(total), kThreads, 0,
+           stream, total, s.C, s.HW, x, m, a, b, y);
   else
-    bn_affine_kernel<uint64_t>
-        <<<grid_1d(total), kThreads, 0, stream>>>(total, s.C, s.HW, x, m, a, b, y);
-  EMBER_CUDA_LAUNCH_CHECK(name);
+    launch(name, "bn_affine_kernel", bn_affine_kernel<uint64_t>, grid_1d(total), kThreads, 0,
+           stream, total, s.C, s.HW, x, m, a, b, y);
 }
 
 // ---- channel reduction functors ----
@@ -238,9 +237,8 @@ inline void backward(const kernels::BatchNormShape& s, const float* x, const flo
   if (s.C <= 0) return;
   Scratch<double> stats(2 * int64_t(s.C));
   Scratch<double> coef(3 * int64_t(s.C));
-  bn_prep_kernel<float><<<grid_1d(s.C), kThreads, 0, stream>>>(s.C, train, mean, var_or_invstd, eps,
-                                                         stats.get());
-  EMBER_CUDA_LAUNCH_CHECK(name);
+  launch(name, "bn_prep_kernel", bn_prep_kernel<float>, grid_1d(s.C), kThreads, 0, stream, s.C,
+         train, mean, var_or_invstd, eps, stats.get());
   const double M = double(s.N > 0 ? s.N : 0) * double(s.HW > 0 ? s.HW : 0);
   chan::channel_reduce<2>(s.N, s.C, s.HW, BackwardSums{x, dy, stats.get()},
                           FinishBackward{stats.get(), gamma, M, train, dgamma, dbeta, coef.get()},
@@ -248,12 +246,11 @@ inline void backward(const kernels::BatchNormShape& s, const float* x, const flo
   const int64_t total = int64_t(s.N) * s.C * s.HW;
   if (!dx || total <= 0) return;
   if (small_index(total))
-    bn_dx_kernel<uint32_t>
-        <<<grid_1d(total), kThreads, 0, stream>>>(total, s.C, s.HW, x, dy, coef.get(), dx);
+    launch(name, "bn_dx_kernel", bn_dx_kernel<uint32_t>, grid_1d(total), kThreads, 0, stream, total,
+           s.C, s.HW, x, dy, coef.get(), dx);
   else
-    bn_dx_kernel<uint64_t>
-        <<<grid_1d(total), kThreads, 0, stream>>>(total, s.C, s.HW, x, dy, coef.get(), dx);
-  EMBER_CUDA_LAUNCH_CHECK(name);
+    launch(name, "bn_dx_kernel", bn_dx_kernel<uint64_t>, grid_1d(total), kThreads, 0, stream, total,
+           s.C, s.HW, x, dy, coef.get(), dx);
 }
 
 }  // namespace bn_detail
@@ -284,9 +281,8 @@ inline void batch_norm_forward_eval(kernels::BatchNormShape s, const float* x, c
   if (s.C <= 0) return;
   const char* name = "batch_norm_forward_eval";
   Scratch<float> a(s.C), b(s.C);
-  bn_detail::bn_eval_coef_kernel<float><<<grid_1d(s.C), kThreads, 0, stream>>>(
-      s.C, gamma, beta, running_var, eps, a.get(), b.get());
-  EMBER_CUDA_LAUNCH_CHECK(name);
+  launch(name, "bn_eval_coef_kernel", bn_detail::bn_eval_coef_kernel<float>, grid_1d(s.C), kThreads,
+         0, stream, s.C, gamma, beta, running_var, eps, a.get(), b.get());
   bn_detail::launch_affine(s, x, running_mean, a.get(), b.get(), y, stream, name);
 }
 

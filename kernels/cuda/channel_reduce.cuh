@@ -52,7 +52,7 @@ template <int NV, class F>
 __global__ void __launch_bounds__(kChanThreads)
     chan_partial_kernel(int C, int HW, int64_t cnt, int64_t chunk, int splits, F f,
                         double* partial) {
-  __shared__ double smem[32];
+  EMBER_SHARED(double, smem, [32]);
   for (int c = blockIdx.y; c < C; c += gridDim.y) {
     const int64_t e0 = int64_t(blockIdx.x) * chunk;
     const int64_t e1 = cnt < e0 + chunk ? cnt : e0 + chunk;
@@ -71,8 +71,8 @@ __global__ void __launch_bounds__(kChanThreads)
 template <int NV, class Fin>
 __global__ void __launch_bounds__(kChanThreads)
     chan_final_kernel(int C, int splits, const double* partial, Fin fin) {
-  __shared__ double smem[32];
-  __shared__ double tot[NV];
+  EMBER_SHARED(double, smem, [32]);
+  EMBER_SHARED(double, tot, [NV]);
   for (int c = blockIdx.x; c < C; c += gridDim.x) {
 #pragma unroll
     for (int v = 0; v < NV; ++v) {
@@ -114,12 +114,10 @@ inline void channel_reduce(int N, int C, int HW, const F& f, const Fin& fin, cud
   const int hw = p.hw, splits = p.splits;
   Scratch<double> partial(int64_t(C) * splits * NV);
   const dim3 grid1(static_cast<unsigned>(splits), static_cast<unsigned>(std::min(C, 65535)));
-  chan_partial_kernel<NV, F>
-      <<<grid1, kChanThreads, 0, stream>>>(C, hw, cnt, chunk, splits, f, partial.get());
-  EMBER_CUDA_LAUNCH_CHECK(name);
-  chan_final_kernel<NV, Fin><<<std::min(C, 65535), kChanThreads, 0, stream>>>(
-      C, splits, partial.get(), fin);
-  EMBER_CUDA_LAUNCH_CHECK(name);
+  launch(name, "chan_partial_kernel", chan_partial_kernel<NV, F>, grid1, kChanThreads, 0, stream, C,
+         hw, cnt, chunk, splits, f, partial.get());
+  launch(name, "chan_final_kernel", chan_final_kernel<NV, Fin>, std::min(C, 65535), kChanThreads, 0,
+         stream, C, splits, partial.get(), fin);
 }
 
 }  // namespace ember::cuda::chan

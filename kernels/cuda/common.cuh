@@ -1,30 +1,60 @@
 // @file kernels/cuda/common.cuh
-// @brief Shared CUDA plumbing: error checking, the current stream, launch helpers and
-//        deterministic block reductions used by every kernel file in kernels/cuda/.
+// @brief Shared CUDA plumbing: error checking, the current stream, the one kernel-launch helper,
+//        shared-memory declarations and deterministic block reductions used by every kernel
+//        file in kernels/cuda/.
 //
 // Errors: EMBER_CUDA_CHECK(call, "op") throws ember::Error("CUDA error in <op> at <file>:<line>:
 // <cudaGetErrorString>") when `call` does not return cudaSuccess, after clearing the (non-sticky)
-// last error so the runtime stays usable. EMBER_CUDA_LAUNCH_CHECK("op") checks a kernel launch
-// (cudaGetLastError); every launch in kernels/cuda is followed by one.
+// last error so the runtime stays usable.
+//
+// Launches: every kernel is launched by ember::cuda::launch(op, "kernel", kernel, grid, block,
+// smem, stream, args...), which is `kernel<<<grid, block, smem, stream>>>(args...)` under nvcc
+// and the host SIMT runtime (kernels/cuda/host/) in builds with EMBER_CUDA_EMULATION. It checks
+// the launch (cudaGetLastError) and, with EMBER_CUDA_SYNC_LAUNCHES=1 in the environment,
+// synchronises after it, so a fault inside a kernel is reported under the kernel's own name
+// instead of at the next device-to-host copy (a debugging switch: it serialises host and GPU).
+//
+// Shared memory: kernels declare it with EMBER_SHARED(type, name, [dims]) and
+// EMBER_DYNAMIC_SHARED(type, name): `__shared__ type name[dims]` / `extern __shared__ type
+// name[]` under nvcc, a per-block, exactly sized, poisoned buffer under the host runtime.
 //
 // Stream: every op runs on ember::cuda::current_stream(), ONE process-wide stream shared by all
 // threads. The default is the legacy default stream (cudaStreamLegacy): it is ordered with every
 // other blocking stream and with plain cudaMemcpy, so code outside ember that touches the same
-// buffers can never race with ember's kernels. set_current_stream(s) switches to another stream
-// (e.g. a non-blocking stream for CUDA-graph capture); it first synchronises the previous stream,
-// because the caching allocator (allocator.cuh) reuses freed blocks in stream order on the single
-// current stream. Ops never synchronise the device; only copies to the host wait (memcpy_d2h).
+// buffers can never race with ember's kernels. set_current_stream(s) switches to another stream;
+// it first synchronises the previous stream, because the caching allocator (allocator.cuh)
+// reuses freed blocks in stream order on the single current stream. Ops never synchronise the
+// device; copies to the host wait (memcpy_d2h), and so do copies from the host (memcpy_h2d), so
+// the caller may free its buffer at once. CUDA-graph capture is NOT supported: the allocator
+// hands a freed block to the next request at once, which a captured graph would still use, and
+// copies synchronise.
 #pragma once
 #include <cuda_runtime.h>
 
 #include <atomic>
 #include <cstdint>
+#include <cstdlib>
+#include <cstring>
 #include <string>
+#include <utility>
 
 #include <ember/core/error.hpp>
 
 /// Host+device inline function (shared by kernels and the host-side emulation tests).
 #define EMBER_CUDA_HD __host__ __device__ __forceinline__
+
+#if defined(EMBER_CUDA_EMULATION)
+/// `__shared__ T name dims;` -- the host runtime's per-block instance (see host/simt.hpp).
+#define EMBER_SHARED(T, name, dims)                                                  \
+  static thread_local char ember_shared_key_##name;                                  \
+  T(&name) dims = *static_cast<T(*) dims>(::ember::simt::shared_var(               \
+      &ember_shared_key_##name, sizeof(T dims), alignof(T)))
+/// `extern __shared__ T name[];` -- the launch's dynamic shared memory.
+#define EMBER_DYNAMIC_SHARED(T, name) T* name = static_cast<T*>(::ember::simt::dynamic_shared())
+#else
+#define EMBER_SHARED(T, name, dims) __shared__ T name dims
+#define EMBER_DYNAMIC_SHARED(T, name) extern __shared__ T name[]
+#endif
 
 /// `#pragma unroll` for loops in EMBER_CUDA_HD code (the host compiler does not know it).
 #if defined(__CUDA_ARCH__)
@@ -39,9 +69,14 @@ namespace ember::cuda {
 [[noreturn]] inline void throw_cuda_error(cudaError_t err, const char* op, const char* file,
                                           int line) {
   (void)cudaGetLastError();
+  std::string detail;
+#if defined(EMBER_CUDA_EMULATION)
+  detail = ::ember::simt::take_fault_detail();  // what the host runtime found, naming the kernel
+  if (!detail.empty()) detail = " -- " + detail;
+#endif
   throw ember::Error(std::string("CUDA error in ") + op + " at " + file + ":" +
                      std::to_string(line) + ": " + cudaGetErrorString(err) + " (" +
-                     cudaGetErrorName(err) + ")");
+                     cudaGetErrorName(err) + ")" + detail);
 }
 
 }  // namespace ember::cuda
@@ -94,6 +129,32 @@ inline int grid_1d(int64_t n, int threads = kThreads) {
 }
 
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+/// True when EMBER_CUDA_SYNC_LAUNCHES=1: every launch is followed by a synchronisation and a
+/// check that names the kernel (read once).
+inline bool sync_launches() {
+  static const bool on = [] {
+    const char* e = std::getenv("EMBER_CUDA_SYNC_LAUNCHES");
+    return e != nullptr && std::strcmp(e, "0") != 0 && *e != '\0';
+  }();
+  return on;
+}
+
+/// Launches kernel<<<grid, block, smem, stream>>>(args...) and checks the launch; `op` is the
+/// ember operation and `kernel_name` the kernel, both named by any error.
+template <class... P, class... A>
+inline void launch(const char* op, const char* kernel_name, void (*kernel)(P...), dim3 grid,
+                   dim3 block, size_t smem, cudaStream_t stream, A&&... args) {
+  const std::string what = std::string(op) + " (kernel " + kernel_name + ")";
+#if defined(EMBER_CUDA_EMULATION)
+  (void)::ember::simt::launch_kernel(kernel_name, kernel, grid, block, smem, stream,
+                                     std::forward<A>(args)...);
+#else
+  kernel<<<grid, block, smem, stream>>>(std::forward<A>(args)...);
+#endif
+  EMBER_CUDA_CHECK(cudaGetLastError(), what.c_str());
+  if (sync_launches()) EMBER_CUDA_CHECK(cudaStreamSynchronize(stream), what.c_str());
+}
 
 // ---------------------------------------------------------------------------------------------
 // Deterministic block reduction: fixed shuffle tree inside each warp, then warp 0 folds the

@@ -40,13 +40,12 @@ inline void strided_rows_copy(int64_t outer, int64_t block, const float* src, in
   if (outer <= 0 || block <= 0) return;
   const int64_t total = outer * block;
   if (total <= int64_t(0xFFFFFFFFu)) {
-    strided_rows_kernel<uint32_t><<<grid_1d(total), kThreads, 0, stream>>>(
-        total, block, src, src_stride, dst, dst_stride);
+    launch(op, "strided_rows_kernel", strided_rows_kernel<uint32_t>, grid_1d(total), kThreads, 0,
+           stream, total, block, src, src_stride, dst, dst_stride);
   } else {
-    strided_rows_kernel<int64_t><<<grid_1d(total), kThreads, 0, stream>>>(
-        total, block, src, src_stride, dst, dst_stride);
+    launch(op, "strided_rows_kernel", strided_rows_kernel<int64_t>, grid_1d(total), kThreads, 0,
+           stream, total, block, src, src_stride, dst, dst_stride);
   }
-  EMBER_CUDA_LAUNCH_CHECK(op);
 }
 
 }  // namespace concat_detail

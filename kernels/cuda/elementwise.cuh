@@ -34,8 +34,7 @@ __global__ void __launch_bounds__(kThreads) map_kernel(int64_t n, F f) {
 template <class F>
 inline void launch_map(int64_t n, const F& f, cudaStream_t stream, const char* op) {
   if (n <= 0) return;
-  map_kernel<F><<<grid_1d(n), kThreads, 0, stream>>>(n, f);
-  EMBER_CUDA_LAUNCH_CHECK(op);
+  launch(op, "map_kernel", map_kernel<F>, grid_1d(n), kThreads, 0, stream, n, f);
 }
 
 struct FillOp {

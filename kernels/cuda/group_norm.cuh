@@ -236,16 +236,14 @@ inline void group_norm_forward(kernels::GroupNormShape s, const float* x, const 
       1, static_cast<int>(groups), D, bn_detail::SumSqDev{x, mean.get()},
       gn_detail::FinishStats{mean.get(), eps, double(D), save_mean, save_rstd, rstd.get()}, stream,
       name);
-  gn_detail::gn_coef_kernel<float>
-      <<<grid_1d(rows), kThreads, 0, stream>>>(rows, s.C, cg, rstd.get(), gamma, a.get());
-  EMBER_CUDA_LAUNCH_CHECK(name);
+  launch(name, "gn_coef_kernel", gn_detail::gn_coef_kernel<float>, grid_1d(rows), kThreads, 0,
+         stream, rows, s.C, cg, rstd.get(), gamma, a.get());
   if (bn_detail::small_index(total))
-    gn_detail::gn_affine_kernel<uint32_t><<<grid_1d(total), kThreads, 0, stream>>>(
-        total, s.C, s.HW, cg, x, save_mean, a.get(), beta, y);
+    launch(name, "gn_affine_kernel", gn_detail::gn_affine_kernel<uint32_t>, grid_1d(total),
+           kThreads, 0, stream, total, s.C, s.HW, cg, x, save_mean, a.get(), beta, y);
   else
-    gn_detail::gn_affine_kernel<uint64_t><<<grid_1d(total), kThreads, 0, stream>>>(
-        total, s.C, s.HW, cg, x, save_mean, a.get(), beta, y);
-  EMBER_CUDA_LAUNCH_CHECK(name);
+    launch(name, "gn_affine_kernel", gn_detail::gn_affine_kernel<uint64_t>, grid_1d(total),
+           kThreads, 0, stream, total, s.C, s.HW, cg, x, save_mean, a.get(), beta, y);
 }
 
 inline void group_norm_backward(kernels::GroupNormShape s, const float* x, const float* dy,
@@ -261,22 +259,19 @@ inline void group_norm_backward(kernels::GroupNormShape s, const float* x, const
   chan::channel_reduce<2>(1, static_cast<int>(rows), s.HW, gn_detail::RowSums{x, dy, save_mean, cg},
                           gn_detail::StoreRowSums{sums.get()}, stream, name);
   if (dgamma || dbeta) {
-    gn_detail::gn_param_grad_kernel<float><<<grid_1d(s.C), kThreads, 0, stream>>>(
-        s.N, s.C, s.G, cg, sums.get(), save_rstd, dgamma, dbeta);
-    EMBER_CUDA_LAUNCH_CHECK(name);
+    launch(name, "gn_param_grad_kernel", gn_detail::gn_param_grad_kernel<float>, grid_1d(s.C),
+           kThreads, 0, stream, s.N, s.C, s.G, cg, sums.get(), save_rstd, dgamma, dbeta);
   }
   if (!dx) return;
   Scratch<double> coef(2 * groups);
-  gn_detail::gn_group_coef_kernel<float><<<grid_1d(groups), kThreads, 0, stream>>>(
-      groups, s.C, cg, D, sums.get(), gamma, save_rstd, coef.get());
-  EMBER_CUDA_LAUNCH_CHECK(name);
+  launch(name, "gn_group_coef_kernel", gn_detail::gn_group_coef_kernel<float>, grid_1d(groups),
+         kThreads, 0, stream, groups, s.C, cg, D, sums.get(), gamma, save_rstd, coef.get());
   if (bn_detail::small_index(total))
-    gn_detail::gn_dx_kernel<uint32_t><<<grid_1d(total), kThreads, 0, stream>>>(
-        total, s.C, s.HW, cg, x, dy, gamma, save_mean, save_rstd, coef.get(), dx);
+    launch(name, "gn_dx_kernel", gn_detail::gn_dx_kernel<uint32_t>, grid_1d(total), kThreads, 0,
+           stream, total, s.C, s.HW, cg, x, dy, gamma, save_mean, save_rstd, coef.get(), dx);
   else
-    gn_detail::gn_dx_kernel<uint64_t><<<grid_1d(total), kThreads, 0, stream>>>(
-        total, s.C, s.HW, cg, x, dy, gamma, save_mean, save_rstd, coef.get(), dx);
-  EMBER_CUDA_LAUNCH_CHECK(name);
+    launch(name, "gn_dx_kernel", gn_detail::gn_dx_kernel<uint64_t>, grid_1d(total), kThreads, 0,
+           stream, total, s.C, s.HW, cg, x, dy, gamma, save_mean, save_rstd, coef.get(), dx);
 }
 
 }  // namespace ember::cuda

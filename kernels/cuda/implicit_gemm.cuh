@@ -174,9 +174,9 @@ __global__ void __launch_bounds__(T::NT) igemm_kernel(const Op op) {
   using KInfo = typename Sub::KInfo;
   constexpr int BM = T::BM, BN = T::BN, BK = T::BK;
 
-  __shared__ float As[BK][BM + 1];
-  __shared__ float Bs[BK][BN + 1];
-  __shared__ KInfo kt[BK];
+  EMBER_SHARED(float, As, [BK][BM + 1]);
+  EMBER_SHARED(float, Bs, [BK][BN + 1]);
+  EMBER_SHARED(KInfo, kt, [BK]);
 
   const Sub sp = op.sub(static_cast<int>(blockIdx.z));
   if (sp.M <= 0 || sp.Ngemm <= 0) return;  // uniform over the block
@@ -234,8 +234,8 @@ inline void run(const Op& op, cudaStream_t stream, const char* name) {
   if (g.z > 65535) throw ember::Error(std::string(name) + ": too many grid slices");
   with_tile(g.max_m, [&](auto tile) {
     using T = decltype(tile);
-    igemm_kernel<Op, T><<<grid_for<T>(g.max_m, g.max_n, g.z), T::NT, 0, stream>>>(op);
-    EMBER_CUDA_LAUNCH_CHECK(name);
+    launch(name, "igemm_kernel", igemm_kernel<Op, T>, grid_for<T>(g.max_m, g.max_n, g.z), T::NT, 0,
+           stream, op);
   });
 }
 
@@ -281,8 +281,8 @@ __global__ void __launch_bounds__(kThreads)
 inline void splitk_reduce(int64_t mn, int splits, const float* partial, float* out,
                           cudaStream_t stream, const char* name) {
   if (mn <= 0) return;
-  splitk_reduce_kernel<float><<<grid_1d(mn), kThreads, 0, stream>>>(mn, splits, partial, out);
-  EMBER_CUDA_LAUNCH_CHECK(name);
+  launch(name, "splitk_reduce_kernel", splitk_reduce_kernel<float>, grid_1d(mn), kThreads, 0,
+         stream, mn, splits, partial, out);
 }
 
 /// Runs a split-K op (fields out, partial, splits; M x Ngemm output): with one slice it writes

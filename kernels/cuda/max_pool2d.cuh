@@ -111,9 +111,8 @@ inline void max_pool2d_forward(kernels::MaxPool2dShape s, const float* x, float*
                                int32_t* argmax, cudaStream_t stream) {
   const int64_t total = int64_t(s.N) * s.C * s.OH * s.OW;
   if (total <= 0 || s.N <= 0 || s.C <= 0 || s.OH <= 0 || s.OW <= 0) return;
-  pool_detail::maxpool_fwd_kernel<float>
-      <<<grid_1d(total), kThreads, 0, stream>>>(s, x, y, argmax);
-  EMBER_CUDA_LAUNCH_CHECK("max_pool2d_forward");
+  launch("max_pool2d_forward", "maxpool_fwd_kernel", pool_detail::maxpool_fwd_kernel<float>,
+         grid_1d(total), kThreads, 0, stream, s, x, y, argmax);
 }
 
 inline void max_pool2d_backward(kernels::MaxPool2dShape s, const float* dy, const int32_t* argmax,
@@ -121,9 +120,8 @@ inline void max_pool2d_backward(kernels::MaxPool2dShape s, const float* dy, cons
   const int64_t total = int64_t(s.N) * s.C * s.H * s.W;
   if (total <= 0 || s.N <= 0 || s.C <= 0 || s.H <= 0 || s.W <= 0) return;
   if (s.stride <= 0) throw ember::Error("max_pool2d_backward: stride must be > 0");
-  pool_detail::maxpool_bwd_kernel<float>
-      <<<grid_1d(total), kThreads, 0, stream>>>(s, dy, argmax, dx);
-  EMBER_CUDA_LAUNCH_CHECK("max_pool2d_backward");
+  launch("max_pool2d_backward", "maxpool_bwd_kernel", pool_detail::maxpool_bwd_kernel<float>,
+         grid_1d(total), kThreads, 0, stream, s, dy, argmax, dx);
 }
 
 }  // namespace ember::cuda

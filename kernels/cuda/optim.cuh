@@ -81,8 +81,8 @@ inline void sgd_step(int64_t n, kernels::SgdParams p, float* param, const float*
   a.use_mom = p.momentum != 0.0f && buf != nullptr;
   a.nesterov = p.nesterov;
   a.first_step = p.first_step;
-  optim_detail::sgd_kernel<float><<<grid_1d(n), kThreads, 0, stream>>>(n, a, param, grad, buf);
-  EMBER_CUDA_LAUNCH_CHECK("sgd_step");
+  launch("sgd_step", "sgd_kernel", optim_detail::sgd_kernel<float>, grid_1d(n), kThreads, 0, stream,
+         n, a, param, grad, buf);
 }
 
 inline void adam_step(int64_t n, kernels::AdamParams p, float* param, const float* grad, float* m,
@@ -97,8 +97,8 @@ inline void adam_step(int64_t n, kernels::AdamParams p, float* param, const floa
   a.one_minus_b2 = p.one_minus_beta2;
   a.step_size = p.step_size;
   a.bc2_sqrt = p.bias_correction2_sqrt;
-  optim_detail::adam_kernel<float><<<grid_1d(n), kThreads, 0, stream>>>(n, a, param, grad, m, v);
-  EMBER_CUDA_LAUNCH_CHECK("adam_step");
+  launch("adam_step", "adam_kernel", optim_detail::adam_kernel<float>, grid_1d(n), kThreads, 0,
+         stream, n, a, param, grad, m, v);
 }
 
 }  // namespace ember::cuda

@@ -44,8 +44,8 @@ template <bool kNormal>
 inline void philox_fill(int64_t n, kernels::PhiloxState st, float* y, cudaStream_t stream,
                         const char* op) {
   if (n <= 0) return;
-  philox_fill_kernel<kNormal><<<grid_1d((n + 3) / 4), kThreads, 0, stream>>>(n, st, y);
-  EMBER_CUDA_LAUNCH_CHECK(op);
+  launch(op, "philox_fill_kernel", philox_fill_kernel<kNormal>, grid_1d((n + 3) / 4), kThreads, 0,
+         stream, n, st, y);
 }
 
 }  // namespace random_detail

@@ -40,7 +40,7 @@ inline int reduce_blocks(int64_t n) {
 template <class F>
 __global__ void __launch_bounds__(kReduceThreads)
     reduce_partial_kernel(int64_t n, F f, double* partial) {
-  __shared__ double smem[32];
+  EMBER_SHARED(double, smem, [32]);
   const int64_t stride = int64_t(gridDim.x) * kReduceThreads;
   double acc = 0.0;
   for (int64_t i = int64_t(blockIdx.x) * kReduceThreads + threadIdx.x; i < n; i += stride)
@@ -52,7 +52,7 @@ __global__ void __launch_bounds__(kReduceThreads)
 template <class Fin>
 __global__ void __launch_bounds__(kReduceThreads)
     reduce_final_kernel(int g, const double* partial, Fin fin) {
-  __shared__ double smem[32];
+  EMBER_SHARED(double, smem, [32]);
   double acc = 0.0;
   for (int i = threadIdx.x; i < g; i += kReduceThreads) acc += partial[i];
   acc = block_reduce_sum(acc, smem);
@@ -88,10 +88,10 @@ inline void full_reduce(int64_t n, const F& f, const Fin& fin, cudaStream_t stre
   if (n < 0) n = 0;
   const int g = reduce_blocks(n);
   Scratch<double> partial(g);
-  reduce_partial_kernel<F><<<g, kReduceThreads, 0, stream>>>(n, f, partial.get());
-  EMBER_CUDA_LAUNCH_CHECK(op);
-  reduce_final_kernel<Fin><<<1, kReduceThreads, 0, stream>>>(g, partial.get(), fin);
-  EMBER_CUDA_LAUNCH_CHECK(op);
+  launch(op, "reduce_partial_kernel", reduce_partial_kernel<F>, g, kReduceThreads, 0, stream, n, f,
+         partial.get());
+  launch(op, "reduce_final_kernel", reduce_final_kernel<Fin>, 1, kReduceThreads, 0, stream, g,
+         partial.get(), fin);
 }
 
 template <class T>
@@ -123,9 +123,8 @@ inline void mse_loss_forward(int64_t n, const float* a, const float* b, float* o
 inline void mse_loss_backward(int64_t n, const float* a, const float* b, const float* grad_out,
                               float* da, float* db, cudaStream_t stream) {
   if (n <= 0 || (!da && !db)) return;
-  reduce_detail::mse_backward_kernel<float>
-      <<<grid_1d(n), kThreads, 0, stream>>>(n, a, b, grad_out, da, db);
-  EMBER_CUDA_LAUNCH_CHECK("mse_loss_backward");
+  launch("mse_loss_backward", "mse_backward_kernel", reduce_detail::mse_backward_kernel<float>,
+         grid_1d(n), kThreads, 0, stream, n, a, b, grad_out, da, db);
 }
 
 }  // namespace ember::cuda

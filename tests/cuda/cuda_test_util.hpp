@@ -20,6 +20,21 @@
 
 namespace ember_cuda_test {
 
+#if defined(EMBER_CUDA_EMULATION)
+constexpr bool kEmulated = true;
+#else
+constexpr bool kEmulated = false;
+#endif
+
+/// A test size: `full` on a GPU, `emulated` under the host SIMT runtime (kernels/cuda/host),
+/// which runs every GPU thread as a CPU fiber, twice. Shrunk sizes keep the code paths of the
+/// full ones (the same tile shapes, split-K, several blocks per reduction, channel splits);
+/// each test that uses this says what it keeps.
+template <class T>
+constexpr T gpu_or_emu(T full, T emulated) {
+  return kEmulated ? emulated : full;
+}
+
 /// True when the CUDA runtime sees at least one device (never throws).
 inline bool has_cuda_device() {
   static const bool has = [] {

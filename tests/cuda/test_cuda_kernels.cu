@@ -35,6 +35,7 @@
 
 using ember_cuda_test::bitwise_equal;
 using ember_cuda_test::DevBuf;
+using ember_cuda_test::gpu_or_emu;
 using ember_cuda_test::random_int_vec;
 using ember_cuda_test::random_vec;
 namespace K = ember::kernels;
@@ -150,7 +151,8 @@ TEST_CASE("EMBER_CUDA_CHECK throws ember::Error naming the op and file", "[cuda]
 
 TEST_CASE("cuda elementwise kernels match the CPU", "[cuda][elementwise]") {
   EMBER_SKIP_IF_NO_GPU();
-  for (int64_t n : {int64_t(1), int64_t(7), int64_t(4097), int64_t(1000003)}) {
+  // Emulated: 100003 instead of 1000003 (still hundreds of blocks).
+  for (int64_t n : {int64_t(1), int64_t(7), int64_t(4097), gpu_or_emu<int64_t>(1000003, 100003)}) {
     INFO("n = " << n);
     const auto a = random_vec(n, 11), b = random_vec(n, 12);
     DevBuf<float> da(a), db(b), dy(n), ds(std::vector<float>{1.75f});
@@ -231,7 +233,9 @@ TEST_CASE("cuda gelu (exact and tanh) matches the CPU", "[cuda][gelu]") {
   // atol is tol_scale * max|ref|: forward outputs reach 40 (the +-40 specials), so the forward
   // scale is 2e-8 (atol 8e-7); backward outputs stay near |dy| <= 1, so its scale is 1e-6.
   constexpr double kGeluR = 1e-5, kGeluFwdS = 2e-8, kGeluBwdS = 1e-6;
-  for (const int64_t n : {int64_t(1), int64_t(1000), int64_t(70001), int64_t(1) << 22}) {
+  // Emulated: 2^17 instead of 2^22.
+  for (const int64_t n : {int64_t(1), int64_t(1000), int64_t(70001),
+                          gpu_or_emu<int64_t>(int64_t(1) << 22, int64_t(1) << 17)}) {
     INFO("gelu n " << n);
     std::vector<float> x = random_vec(n, 130 + uint32_t(n % 97), -8.0f, 8.0f);
     const std::vector<float> specials = {0.0f, -0.0f, NAN, INFINITY, -INFINITY, 40.0f, -40.0f};
@@ -272,8 +276,10 @@ TEST_CASE("cuda concat_copy and slice_copy match the CPU", "[cuda][concat]") {
   struct Case {
     int64_t outer, src_block, dst_block, offset;
   };
-  for (const Case c : {Case{1, 1, 1, 0}, Case{3, 5, 12, 4}, Case{7, 3, 10, 7}, Case{128, 4096, 8192, 4096},
-                       Case{100000, 3, 7, 1}}) {
+  // Emulated: 16 (not 128) rows of 4096 and 10000 (not 100000) rows of 3.
+  for (const Case c : {Case{1, 1, 1, 0}, Case{3, 5, 12, 4}, Case{7, 3, 10, 7},
+                       Case{gpu_or_emu(128, 16), 4096, 8192, 4096},
+                       Case{gpu_or_emu(100000, 10000), 3, 7, 1}}) {
     INFO("outer " << c.outer << " src_block " << c.src_block << " dst_block " << c.dst_block);
     // concat: src (outer, src_block) into dst (outer, dst_block) at offset.
     const auto src = random_vec(c.outer * c.src_block, 21);
@@ -295,7 +301,9 @@ TEST_CASE("cuda concat_copy and slice_copy match the CPU", "[cuda][concat]") {
 
 TEST_CASE("cuda Philox fills match the CPU", "[cuda][random]") {
   EMBER_SKIP_IF_NO_GPU();
-  for (int64_t n : {int64_t(1), int64_t(3), int64_t(4), int64_t(5), int64_t(1000001)}) {
+  // Emulated: 100001 instead of 1000001.
+  for (int64_t n :
+       {int64_t(1), int64_t(3), int64_t(4), int64_t(5), gpu_or_emu<int64_t>(1000001, 100001)}) {
     for (uint64_t off : {uint64_t(0), uint64_t(7), (uint64_t(1) << 33) + 5}) {
       INFO("n " << n << " offset " << off);
       const K::PhiloxState st{0x123456789abcdefULL, off};
@@ -315,8 +323,10 @@ TEST_CASE("cuda Philox fills match the CPU", "[cuda][random]") {
 
 TEST_CASE("cuda sum and mse loss match the CPU", "[cuda][reduce]") {
   EMBER_SKIP_IF_NO_GPU();
+  // Emulated: 65553 and 300007 (several reduction blocks) instead of 2^20 + 17 and 5000003.
   for (int64_t n : {int64_t(0), int64_t(1), int64_t(5), int64_t(4096), int64_t(4097),
-                    int64_t(1 << 20) + 17, int64_t(5000003)}) {
+                    gpu_or_emu<int64_t>(int64_t(1 << 20) + 17, 65553),
+                    gpu_or_emu<int64_t>(5000003, 300007)}) {
     INFO("n = " << n);
     const auto a = random_vec(n, 31, -1.0f, 2.0f), b = random_vec(n, 32);
     DevBuf<float> da(a), db(b), out(1), g(std::vector<float>{0.75f});
@@ -444,12 +454,15 @@ TEST_CASE("cuda conv2d matches the CPU at small awkward shapes", "[cuda][conv2d]
 TEST_CASE("cuda conv2d matches the CPU at U-Net and large shapes", "[cuda][conv2d][large]") {
   EMBER_SKIP_IF_NO_GPU();
   uint32_t seed = 200;
-  check_conv2d(conv_shape(128, 1, 16, 16, 16, 3, 3, 1, 1), true, seed++);
-  check_conv2d(conv_shape(128, 16, 16, 16, 16, 3, 3, 1, 1), true, seed++);
-  check_conv2d(conv_shape(128, 64, 8, 8, 64, 3, 3, 1, 1), true, seed++);
-  check_conv2d(conv_shape(128, 128, 4, 4, 128, 3, 3, 1, 1), true, seed++);
-  check_conv2d(conv_shape(128, 16, 16, 16, 1, 1, 1, 1, 0), true, seed++);
-  check_conv2d(conv_shape(256, 64, 16, 16, 64, 3, 3, 1, 1), true, seed++);
+  // Emulated: batch 8 instead of 128 (16 instead of 256): the same channel counts, so the same
+  // tile shapes; the weight gradients still split K.
+  const int B = gpu_or_emu(128, 8);
+  check_conv2d(conv_shape(B, 1, 16, 16, 16, 3, 3, 1, 1), true, seed++);
+  check_conv2d(conv_shape(B, 16, 16, 16, 16, 3, 3, 1, 1), true, seed++);
+  check_conv2d(conv_shape(B, 64, 8, 8, 64, 3, 3, 1, 1), true, seed++);
+  check_conv2d(conv_shape(B, 128, 4, 4, 128, 3, 3, 1, 1), true, seed++);
+  check_conv2d(conv_shape(B, 16, 16, 16, 1, 1, 1, 1, 0), true, seed++);
+  check_conv2d(conv_shape(2 * B, 64, 16, 16, 64, 3, 3, 1, 1), true, seed++);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -498,9 +511,10 @@ TEST_CASE("cuda conv_transpose2d matches the CPU at U-Net shapes",
           "[cuda][conv_transpose2d][large]") {
   EMBER_SKIP_IF_NO_GPU();
   uint32_t seed = 400;
-  check_conv_transpose2d(convt_shape(128, 128, 4, 4, 64, 3, 3, 2, 1, 1), true, seed++);
-  check_conv_transpose2d(convt_shape(128, 64, 8, 8, 32, 3, 3, 2, 1, 1), true, seed++);
-  check_conv_transpose2d(convt_shape(128, 32, 8, 8, 16, 3, 3, 2, 1, 1), true, seed++);
+  const int B = gpu_or_emu(128, 8);  // emulated: batch 8, the same channels and tiles
+  check_conv_transpose2d(convt_shape(B, 128, 4, 4, 64, 3, 3, 2, 1, 1), true, seed++);
+  check_conv_transpose2d(convt_shape(B, 64, 8, 8, 32, 3, 3, 2, 1, 1), true, seed++);
+  check_conv_transpose2d(convt_shape(B, 32, 8, 8, 16, 3, 3, 2, 1, 1), true, seed++);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -601,8 +615,10 @@ TEST_CASE("cuda batch_norm matches the CPU", "[cuda][batch_norm]") {
   uint32_t seed = 500;
   for (const K::BatchNormShape s :
        {K::BatchNormShape{1, 1, 1}, K::BatchNormShape{2, 3, 5}, K::BatchNormShape{3, 7, 1},
-        K::BatchNormShape{5, 2, 1000}, K::BatchNormShape{128, 64, 256},
-        K::BatchNormShape{4096, 16, 64}, K::BatchNormShape{1000, 3, 97}}) {
+        K::BatchNormShape{5, 2, 1000}, K::BatchNormShape{gpu_or_emu(128, 8), 64, 256},
+        // emulated: 512 x 64 per channel still splits each channel's reduction in four
+        K::BatchNormShape{gpu_or_emu(4096, 512), 16, 64},
+        K::BatchNormShape{gpu_or_emu(1000, 100), 3, 97}}) {
     check_batch_norm(s, seed);
     seed += 10;
   }
@@ -680,8 +696,10 @@ TEST_CASE("cuda group_norm matches the CPU", "[cuda][group_norm]") {
   for (const K::GroupNormShape s :
        {K::GroupNormShape{1, 1, 1, 1}, K::GroupNormShape{2, 6, 5, 3}, K::GroupNormShape{3, 4, 1, 2},
         K::GroupNormShape{2, 5, 7, 5}, K::GroupNormShape{1, 64, 50, 1},
-        K::GroupNormShape{128, 64, 256, 8}, K::GroupNormShape{128, 64, 256, 64},
-        K::GroupNormShape{2, 3, 100003, 1}, K::GroupNormShape{4096, 16, 1, 4},
+        // emulated: batch 2 / 128 instead of 128 / 4096
+        K::GroupNormShape{gpu_or_emu(128, 2), 64, 256, 8},
+        K::GroupNormShape{gpu_or_emu(128, 2), 64, 256, 64},
+        K::GroupNormShape{2, 3, 100003, 1}, K::GroupNormShape{gpu_or_emu(4096, 128), 16, 1, 4},
         K::GroupNormShape{8, 32, 64, 32}}) {
     check_group_norm(s, seed);
     seed += 10;
@@ -690,7 +708,7 @@ TEST_CASE("cuda group_norm matches the CPU", "[cuda][group_norm]") {
 
 TEST_CASE("cuda group_norm and gelu are bitwise deterministic", "[cuda][determinism]") {
   EMBER_SKIP_IF_NO_GPU();
-  const K::GroupNormShape s{128, 64, 256, 8};
+  const K::GroupNormShape s{gpu_or_emu(128, 8), 64, 256, 8};  // emulated: batch 8
   const int64_t n = int64_t(s.N) * s.C * s.HW, groups = int64_t(s.N) * s.G;
   DevBuf<float> x(random_vec(n, 1601, -1.0f, 3.0f)), dy(random_vec(n, 1602));
   DevBuf<float> gamma(random_vec(s.C, 1603, 0.5f, 1.5f)), beta(random_vec(s.C, 1604));
@@ -758,8 +776,8 @@ TEST_CASE("cuda max_pool2d matches the CPU", "[cuda][max_pool2d]") {
   check_max_pool(3, 4, 8, 6, 2, 2, 1, seed++);
   check_max_pool(2, 3, 5, 5, 4, 3, 2, seed++);
   check_max_pool(2, 3, 11, 4, 2, 3, 0, seed++);  // stride > kernel: uncovered inputs
-  check_max_pool(128, 16, 16, 16, 2, 2, 0, seed++);
-  check_max_pool(128, 64, 8, 8, 2, 2, 0, seed++);
+  check_max_pool(gpu_or_emu(128, 8), 16, 16, 16, 2, 2, 0, seed++);  // emulated: batch 8
+  check_max_pool(gpu_or_emu(128, 8), 64, 8, 8, 2, 2, 0, seed++);
 }
 
 TEST_CASE("cuda max_pool2d propagates NaN like the CPU", "[cuda][max_pool2d]") {
@@ -820,8 +838,8 @@ TEST_CASE("cuda linear matches the CPU", "[cuda][linear]") {
   check_linear(33, 65, 129, seed++);
   check_linear(3, 1000, 2, seed++);
   check_linear(128, 256, 10, seed++);
-  check_linear(5000, 17, 3, seed++);
-  check_linear(4096, 64, 33, seed++);
+  check_linear(gpu_or_emu(5000, 1000), 17, 3, seed++);  // emulated: 1000 / 512 rows
+  check_linear(gpu_or_emu(4096, 512), 64, 33, seed++);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -830,7 +848,7 @@ TEST_CASE("cuda linear matches the CPU", "[cuda][linear]") {
 
 TEST_CASE("cuda sgd_step and adam_step match the CPU", "[cuda][optim]") {
   EMBER_SKIP_IF_NO_GPU();
-  const int64_t n = 1000003;
+  const int64_t n = gpu_or_emu<int64_t>(1000003, 100003);  // emulated: 100003
   const auto p0 = random_vec(n, 801), g0 = random_vec(n, 802), g1 = random_vec(n, 803);
 
   struct SgdCase {
@@ -844,8 +862,8 @@ TEST_CASE("cuda sgd_step and adam_step match the CPU", "[cuda][optim]") {
       {K::make_sgd_params(0.01, 0.5, 0.0, 0.01, true, true), true},
   };
   for (const SgdCase& c : cases) {
-    INFO("sgd momentum " << c.p.momentum << " 1-dampening " << c.p.one_minus_dampening << " nesterov "
-                         << c.p.nesterov);
+    INFO("sgd momentum " << c.p.momentum << " 1-dampening " << c.p.one_minus_dampening
+                         << " nesterov " << c.p.nesterov);
     std::vector<float> rp = p0, rb(size_t(n), 0.0f);
     DevBuf<float> dp(p0), dg0(g0), dg1(g1), dbuf(rb);
     K::SgdParams p = c.p;
@@ -853,8 +871,8 @@ TEST_CASE("cuda sgd_step and adam_step match the CPU", "[cuda][optim]") {
     for (int step = 0; step < 2; ++step) {
       p.first_step = step == 0;
       const auto& g = step == 0 ? g0 : g1;
-      ecu::sgd_step(n, p, dp.get(), (step == 0 ? dg0 : dg1).get(), c.with_buf ? dbuf.get() : nullptr,
-                    stream());
+      ecu::sgd_step(n, p, dp.get(), (step == 0 ? dg0 : dg1).get(),
+                    c.with_buf ? dbuf.get() : nullptr, stream());
       ecpu::sgd_step(n, p, rp.data(), g.data(), c.with_buf ? rb.data() : nullptr);
     }
     EMBER_CHECK_CLOSE(dp.download(), rp, kExactR, kExactS);
@@ -883,16 +901,20 @@ TEST_CASE("cuda sgd_step and adam_step match the CPU", "[cuda][optim]") {
 
 TEST_CASE("cuda reductions and gradients are bitwise deterministic", "[cuda][determinism]") {
   EMBER_SKIP_IF_NO_GPU();
-  const K::Conv2dShape cs = conv_shape(64, 32, 16, 16, 32, 3, 3, 1, 1);
-  const K::ConvTranspose2dShape ts = convt_shape(64, 32, 8, 8, 16, 3, 3, 2, 1, 1);
-  const K::LinearShape ls{4096, 64, 33};
-  const K::BatchNormShape bs{512, 16, 64};
-  const int64_t ncx = int64_t(cs.N) * cs.C * cs.H * cs.W, ncy = int64_t(cs.N) * cs.K * cs.OH * cs.OW;
-  const int64_t ntx = int64_t(ts.N) * ts.C * ts.H * ts.W, nty = int64_t(ts.N) * ts.K * ts.OH * ts.OW;
+  // Emulated: batch 8 convolutions (split-K still on), 512-row linear, 128 x 64 batch norm.
+  const K::Conv2dShape cs = conv_shape(gpu_or_emu(64, 8), 32, 16, 16, 32, 3, 3, 1, 1);
+  const K::ConvTranspose2dShape ts = convt_shape(gpu_or_emu(64, 8), 32, 8, 8, 16, 3, 3, 2, 1, 1);
+  const K::LinearShape ls{gpu_or_emu(4096, 512), 64, 33};
+  const K::BatchNormShape bs{gpu_or_emu(512, 128), 16, 64};
+  const int64_t ncx = int64_t(cs.N) * cs.C * cs.H * cs.W,
+                ncy = int64_t(cs.N) * cs.K * cs.OH * cs.OW;
+  const int64_t ntx = int64_t(ts.N) * ts.C * ts.H * ts.W,
+                nty = int64_t(ts.N) * ts.K * ts.OH * ts.OW;
   const int64_t nb = int64_t(bs.N) * bs.C * bs.HW;
   DevBuf<float> cx(random_vec(ncx, 901)), cdy(random_vec(ncy, 902));
   DevBuf<float> tx(random_vec(ntx, 903)), tdy(random_vec(nty, 904));
-  DevBuf<float> lx(random_vec(int64_t(ls.M) * ls.K, 905)), ldy(random_vec(int64_t(ls.M) * ls.N, 906));
+  DevBuf<float> lx(random_vec(int64_t(ls.M) * ls.K, 905)),
+      ldy(random_vec(int64_t(ls.M) * ls.N, 906));
   DevBuf<float> bx(random_vec(nb, 907)), bdy(random_vec(nb, 908));
   DevBuf<float> cdw(int64_t(cs.K) * cs.C * 9), cdb(cs.K), tdw(int64_t(ts.C) * ts.K * 9), tdb(ts.K);
   DevBuf<float> ldw(int64_t(ls.N) * ls.K), ldb(ls.N), sum1(1);
@@ -928,9 +950,11 @@ TEST_CASE("cuda reductions and gradients are bitwise deterministic", "[cuda][det
 
 TEST_CASE("cuda caching allocator makes no cudaMalloc in steady state", "[cuda][allocator]") {
   EMBER_SKIP_IF_NO_GPU();
+  ecu::CachingScope caching;  // the cache is what is tested (the suite may run in exact mode)
   ecu::CachingAllocator& A = ecu::allocator();
-  const K::Conv2dShape cs = conv_shape(32, 16, 16, 16, 16, 3, 3, 1, 1);
-  const K::BatchNormShape bs{32, 16, 256};
+  // emulated: batch 8 instead of 32
+  const K::Conv2dShape cs = conv_shape(gpu_or_emu(32, 8), 16, 16, 16, 16, 3, 3, 1, 1);
+  const K::BatchNormShape bs{gpu_or_emu(32, 8), 16, 256};
   const int64_t nx = int64_t(cs.N) * cs.C * cs.H * cs.W;
   const auto hx = random_vec(nx, 1001);
   const auto hw = random_vec(int64_t(cs.K) * cs.C * 9, 1002);

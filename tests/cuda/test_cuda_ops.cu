@@ -69,13 +69,15 @@ void check_op(const std::string& op, const std::vector<Shape>& shapes, const OpF
 TEST_CASE("cuda ops: conv2d matches the CPU", "[cuda][ops][conv2d]") {
   EMBER_SKIP_IF_NO_GPU();
   struct Case { Shape x, w; int stride, pad; bool bias; };
+  const int64_t B = ember_cuda_test::gpu_or_emu<int64_t>(128, 8);
   for (const Case& c : {Case{{2, 3, 5, 7}, {4, 3, 3, 3}, 1, 1, true},
                         Case{{1, 1, 4, 4}, {1, 1, 1, 1}, 1, 0, false},
                         Case{{3, 2, 7, 6}, {5, 2, 2, 3}, 2, 1, true},
                         Case{{2, 4, 9, 9}, {3, 4, 3, 3}, 3, 2, true},
-                        Case{{128, 16, 16, 16}, {32, 16, 3, 3}, 1, 1, true},
-                        Case{{128, 64, 4, 4}, {64, 64, 3, 3}, 1, 1, true},
-                        Case{{128, 16, 16, 16}, {1, 16, 3, 3}, 1, 1, true}}) {
+                        // emulated (host SIMT runtime): batch 8 instead of 128
+                        Case{{B, 16, 16, 16}, {32, 16, 3, 3}, 1, 1, true},
+                        Case{{B, 64, 4, 4}, {64, 64, 3, 3}, 1, 1, true},
+                        Case{{B, 16, 16, 16}, {1, 16, 3, 3}, 1, 1, true}}) {
     std::vector<Shape> shapes{c.x, c.w};
     if (c.bias) shapes.push_back({c.w[0]});
     check_op("conv2d stride " + std::to_string(c.stride) + " pad " + std::to_string(c.pad),
@@ -87,9 +89,12 @@ TEST_CASE("cuda ops: conv2d matches the CPU", "[cuda][ops][conv2d]") {
 
 TEST_CASE("cuda ops: conv2d large shapes", "[cuda][ops][conv2d][large]") {
   EMBER_SKIP_IF_NO_GPU();
-  check_op("conv2d large", {{512, 64, 16, 16}, {128, 64, 3, 3}, {128}},
-           [](const std::vector<Tensor>& t) { return ember::conv2d(t[0], t[1], t[2], 1, 1); },
-           1e-4, 1e-3);
+  // emulated: batch 4 instead of 512
+  check_op(
+      "conv2d large",
+      {{ember_cuda_test::gpu_or_emu<int64_t>(512, 4), 64, 16, 16}, {128, 64, 3, 3}, {128}},
+      [](const std::vector<Tensor>& t) { return ember::conv2d(t[0], t[1], t[2], 1, 1); }, 1e-4,
+      1e-3);
   check_op("conv2d 128x128 image", {{2, 3, 128, 128}, {8, 3, 3, 3}, {8}},
            [](const std::vector<Tensor>& t) { return ember::conv2d(t[0], t[1], t[2], 2, 1); },
            1e-4, 1e-3);
@@ -98,11 +103,12 @@ TEST_CASE("cuda ops: conv2d large shapes", "[cuda][ops][conv2d][large]") {
 TEST_CASE("cuda ops: conv_transpose2d matches the CPU", "[cuda][ops][conv_transpose2d]") {
   EMBER_SKIP_IF_NO_GPU();
   struct Case { Shape x, w; int stride, pad, out_pad; bool bias; };
+  const int64_t B = ember_cuda_test::gpu_or_emu<int64_t>(128, 8);  // emulated: batch 8
   for (const Case& c : {Case{{2, 3, 4, 5}, {3, 2, 3, 3}, 2, 1, 1, true},
                         Case{{1, 2, 3, 3}, {2, 3, 3, 3}, 1, 0, 0, false},
                         Case{{2, 2, 4, 4}, {2, 3, 2, 3}, 3, 1, 2, true},
-                        Case{{128, 128, 4, 4}, {128, 32, 3, 3}, 2, 1, 1, true},
-                        Case{{128, 64, 8, 8}, {64, 16, 3, 3}, 2, 1, 1, true}}) {
+                        Case{{B, 128, 4, 4}, {128, 32, 3, 3}, 2, 1, 1, true},
+                        Case{{B, 64, 8, 8}, {64, 16, 3, 3}, 2, 1, 1, true}}) {
     std::vector<Shape> shapes{c.x, c.w};
     if (c.bias) shapes.push_back({c.w[1]});
     check_op("conv_transpose2d stride " + std::to_string(c.stride) + " pad " +
@@ -116,8 +122,10 @@ TEST_CASE("cuda ops: conv_transpose2d matches the CPU", "[cuda][ops][conv_transp
 
 TEST_CASE("cuda ops: batch_norm2d train and eval match the CPU", "[cuda][ops][batch_norm]") {
   EMBER_SKIP_IF_NO_GPU();
-  for (const Shape& x : {Shape{4, 3, 5, 5}, Shape{1, 2, 2, 2}, Shape{128, 32, 16, 16},
-                         Shape{4096, 16, 8, 8}}) {
+  // emulated: batch 8 / 512 instead of 128 / 4096 (the last still splits each channel)
+  for (const Shape& x : {Shape{4, 3, 5, 5}, Shape{1, 2, 2, 2},
+                         Shape{ember_cuda_test::gpu_or_emu<int64_t>(128, 8), 32, 16, 16},
+                         Shape{ember_cuda_test::gpu_or_emu<int64_t>(4096, 512), 16, 8, 8}}) {
     for (bool training : {true, false}) {
       const int64_t C = x[1];
       // Running statistics: the same starting values on both devices; compared after the call.
@@ -138,17 +146,21 @@ TEST_CASE("cuda ops: batch_norm2d train and eval match the CPU", "[cuda][ops][ba
 TEST_CASE("cuda ops: relu, max_pool2d, linear, cat, views, elementwise, losses",
           "[cuda][ops][small]") {
   EMBER_SKIP_IF_NO_GPU();
-  for (const Shape& s : {Shape{3, 5, 7}, Shape{128, 32, 16, 16}})
+  // Emulated (host SIMT runtime): batch 8 instead of 128, 512 linear rows instead of 4096.
+  for (const Shape& s :
+       {Shape{3, 5, 7}, Shape{ember_cuda_test::gpu_or_emu<int64_t>(128, 8), 32, 16, 16}})
     check_op("relu", {s}, [](const std::vector<Tensor>& t) { return ember::relu(t[0]); }, 0, 0);
   struct Pool { Shape x; int k, stride, pad; };
   for (const Pool& p : {Pool{{2, 3, 7, 9}, 2, 2, 0}, Pool{{2, 3, 7, 9}, 3, 2, 1},
-                        Pool{{128, 32, 16, 16}, 2, 2, 0}, Pool{{1, 1, 1, 1}, 1, 1, 0}})
+                        Pool{{ember_cuda_test::gpu_or_emu<int64_t>(128, 8), 32, 16, 16}, 2, 2, 0},
+                        Pool{{1, 1, 1, 1}, 1, 1, 0}})
     check_op("max_pool2d k" + std::to_string(p.k), {p.x}, [&](const std::vector<Tensor>& t) {
       return ember::max_pool2d(t[0], p.k, p.stride, p.pad);
     }, 0, 0);
-  for (const auto& s : {std::vector<Shape>{{5, 7}, {3, 7}, {3}},
-                        std::vector<Shape>{{128, 1024}, {32, 1024}, {32}},
-                        std::vector<Shape>{{4096, 32}, {1024, 32}, {1024}}})
+  for (const auto& s :
+       {std::vector<Shape>{{5, 7}, {3, 7}, {3}}, std::vector<Shape>{{128, 1024}, {32, 1024}, {32}},
+        std::vector<Shape>{
+            {ember_cuda_test::gpu_or_emu<int64_t>(4096, 512), 32}, {1024, 32}, {1024}}})
     check_op("linear", s, [](const std::vector<Tensor>& t) {
       return ember::linear(t[0], t[1], t[2]);
     }, 1e-5, 1e-4);
@@ -176,7 +188,8 @@ TEST_CASE("cuda ops: relu, max_pool2d, linear, cat, views, elementwise, losses",
 TEST_CASE("cuda ops: gelu and group_norm match the CPU", "[cuda][ops][gelu][group_norm]") {
   EMBER_SKIP_IF_NO_GPU();
   // gelu: CUDA's erff/expf/tanhf vs the C library's, a few ulps (see test_cuda_kernels.cu).
-  for (const Shape& s : {Shape{3, 5, 7}, Shape{128, 32, 16, 16}})
+  for (const Shape& s :
+       {Shape{3, 5, 7}, Shape{ember_cuda_test::gpu_or_emu<int64_t>(128, 8), 32, 16, 16}})
     for (const char* approximate : {"none", "tanh"})
       check_op(
           std::string("gelu approximate ") + approximate, {s},
@@ -189,7 +202,10 @@ TEST_CASE("cuda ops: gelu and group_norm match the CPU", "[cuda][ops][gelu][grou
   };
   for (const Case& c :
        {Case{{4, 6, 5, 5}, 3, true}, Case{{1, 1, 1, 1}, 1, true}, Case{{2, 8, 7}, 4, true},
-        Case{{3, 4, 3, 5}, 2, false}, Case{{2, 5, 4, 4}, 5, true}, Case{{128, 64, 16, 16}, 8, true},
+        Case{{3, 4, 3, 5}, 2, false}, Case{{2, 5, 4, 4}, 5, true},
+        Case{{ember_cuda_test::gpu_or_emu<int64_t>(128, 8), 64, 16, 16},
+             8,
+             true},  // emulated: batch 8
         Case{{1, 32, 128, 128}, 1, true}}) {
     std::vector<Shape> shapes{c.x};
     if (c.affine) shapes.insert(shapes.end(), {Shape{c.x[1]}, Shape{c.x[1]}});
@@ -240,7 +256,9 @@ std::vector<float> train_unet_cuda(int steps, uint64_t* mallocs_in_steady_state 
   net.to(Device::cuda);
   ember::optim::Adam opt(net.parameters(), {1e-3});
   ember::Generator gen(5);
-  Tensor x = ember::rand({128, 1, 16, 16}, gen, Device::cuda) * 2.0f - 1.0f;
+  // emulated: batch 4 instead of 128
+  Tensor x = ember::rand({ember_cuda_test::gpu_or_emu<int64_t>(128, 4), 1, 16, 16}, gen,
+                         Device::cuda) * 2.0f - 1.0f;
   const ember::detail::CudaBackend& be = ember::detail::cuda("test");
   uint64_t before = 0;
   for (int i = 0; i < steps; ++i) {
@@ -265,11 +283,14 @@ std::vector<float> train_unet_cuda(int steps, uint64_t* mallocs_in_steady_state 
 TEST_CASE("cuda: training is deterministic and makes no cudaMalloc in steady state",
           "[cuda][determinism][allocator]") {
   EMBER_SKIP_IF_NO_GPU();
+  ember::cuda::CachingScope caching;  // the cache is what is tested (the suite may run exact)
   uint64_t mallocs = 99;
-  std::vector<float> a = train_unet_cuda(6, &mallocs);
-  std::vector<float> b = train_unet_cuda(6);
+  // Emulated: 3 steps (two warm-up, one measured) instead of 6.
+  const int steps = ember_cuda_test::gpu_or_emu(6, 3);
+  std::vector<float> a = train_unet_cuda(steps, &mallocs);
+  std::vector<float> b = train_unet_cuda(steps);
   CHECK(a == b);  // bitwise
-  INFO("cudaMalloc calls during steps 3..6: " << mallocs);
+  INFO("cudaMalloc calls during steps 3.." << steps << ": " << mallocs);
   CHECK(mallocs == 0);
 }
 
