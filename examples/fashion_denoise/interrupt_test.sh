@@ -12,7 +12,8 @@
 #      --resume'd: its checkpoint (every tensor), loss.csv and summary losses/MSEs equal the
 #      reference's bitwise, and no temp file is left;
 #   3. the same with SIGINT: exit 130, a checkpoint written at the step it stopped, the resume
-#      command printed; resumed, it equals the reference bitwise;
+#      command printed; resumed, it equals the reference bitwise; SIGTERM: exit 143 and a
+#      checkpoint at the step it stopped;
 #   4. EMBER_EXAMPLE_INJECT_NAN=loss@20 and grad@20 (test hook): exit 1, the message names step
 #      20 and the last good checkpoint (step 15), which loads and still holds step 15.
 set -u
@@ -96,6 +97,12 @@ grep -q "continue with: fashion-denoise --resume $WORK/int/checkpoint.bin" "$WOR
 istep=$(sed -n 's/.*stopped by SIGINT at step \([0-9]*\) .*/\1/p' "$WORK/int.log")
 "$CHECK" checkpoint "$WORK/int/checkpoint.bin" --step "$istep" || fail "the SIGINT checkpoint is not at step $istep"
 resume_and_compare "$WORK/int"
+
+# ---- 3b. SIGTERM: exit 143, a checkpoint at the step it stopped ----
+interrupt "$WORK/term" TERM 143
+grep -Eq "stopped by SIGTERM at step [0-9]+ of 60" "$WORK/term.log" || fail "no 'stopped by SIGTERM at step N' line"
+tstep=$(sed -n 's/.*stopped by SIGTERM at step \([0-9]*\) .*/\1/p' "$WORK/term.log")
+"$CHECK" checkpoint "$WORK/term/checkpoint.bin" --step "$tstep" || fail "the SIGTERM checkpoint is not at step $tstep"
 
 # ---- 4. non-finite loss / gradient (test hook) ----
 for kind in loss grad; do

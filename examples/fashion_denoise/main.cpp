@@ -783,8 +783,16 @@ int run_train(Options o, Device dev) {
     if (!o.lr_set && meta.count("lr")) o.lr = std::strtod(meta["lr"].c_str(), nullptr);
     opt.options().lr = o.lr;
     history = decode_history(meta.count("history") ? meta["history"] : std::string());
-    std::printf("resuming from %s at step %ld (epoch %s done)\n", o.resume.c_str(),
-                long(start_step), meta["epoch"].c_str());
+    const int64_t ck_spe = meta.count("steps_per_epoch")
+                               ? meta_int(meta, "steps_per_epoch", o.resume)
+                               : 0;
+    if (ck_spe > 0 && start_step % ck_spe != 0)
+      std::printf("resuming from %s at step %ld (inside epoch %ld: %ld of its %ld steps done)\n",
+                  o.resume.c_str(), long(start_step), long(start_step / ck_spe + 1),
+                  long(start_step % ck_spe), long(ck_spe));
+    else
+      std::printf("resuming from %s at step %ld (epoch %s done)\n", o.resume.c_str(),
+                  long(start_step), meta["epoch"].c_str());
   }
 
   Data d = load_data(data_dir, true);
