@@ -5,6 +5,14 @@
 //       PNGs (signature, IHDR size, decodable, not blank), loss.csv (header, numeric rows, steps
 //       1..N), summary.json (valid JSON with the expected keys; final test MSE below R times the
 //       noisy input's), checkpoint.bin (loads into a fresh U-Net and Adam; arch and step).
+//       Also loss.png (size, decodable, something drawn) and, in the PNGs, text in the title band
+//       and left of every row.
+//   fashion-denoise-check checkpoint FILE [--step N]
+//       FILE loads into a fresh U-Net and Adam (CRC verified) and holds step N.
+//   fashion-denoise-check same-run DIR_A DIR_B
+//       two runs ended in the same state, bitwise: every tensor of both checkpoints (parameters,
+//       batch-norm buffers, Adam state) and their step and noise position are equal, loss.csv is
+//       byte for byte the same, and so are the per-epoch losses and test MSEs in summary.json.
 //   fashion-denoise-check truncate SRC DST BYTES
 //       writes the first BYTES bytes of SRC to DST (to build a damaged data directory).
 // Prints "ok: ..." lines and exits 0, or prints "FAIL: ..." and exits 1.
@@ -229,7 +237,16 @@ std::string read_text(const std::string& path) {
 
 std::string join(const std::string& dir, const char* name) { return dir + "/" + name; }
 
-void check_png(const std::string& path, int want_w, int want_h) {
+// How many pixels darker than 100 the rectangle holds (text is drawn black on white).
+int dark_pixels(const std::vector<uint8_t>& px, int w, int x0, int y0, int rw, int rh) {
+  int n = 0;
+  for (int y = y0; y < y0 + rh; ++y)
+    for (int x = x0; x < x0 + rw; ++x)
+      if (px[size_t(y) * size_t(w) + size_t(x)] < 100) ++n;
+  return n;
+}
+
+void check_png(const std::string& path, int want_w, int want_h, int rows) {
   std::vector<uint8_t> bytes = ember::io::read_file(path);
   static const uint8_t sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
   require(bytes.size() > 33 && std::memcmp(bytes.data(), sig, 8) == 0, path + ": no PNG signature");
@@ -250,8 +267,32 @@ void check_png(const std::string& path, int want_w, int want_h) {
   int levels = 0;
   for (int s : seen) levels += s;
   require(levels >= 16, path + ": only " + std::to_string(levels) + " gray levels (blank image?)");
-  require(px[0] == 128, path + ": the padding is not the expected gray");
-  std::printf("ok: %s %dx%d, %d gray levels\n", path.c_str(), w, h, levels);
+  require(px[0] == 255, path + ": the title band is not white");
+  require(px[size_t(fd::kTitleHeight) * size_t(w) + size_t(fd::kLabelWidth)] == 128,
+          path + ": the padding around the tiles is not the expected gray");
+  // A title, and a label left of each row.
+  require(dark_pixels(px, w, 0, 0, w, fd::kTitleHeight) > 200, path + ": no title text");
+  const int pitch = fd::kImageSize * fd::kGridScale + fd::kGridPad;
+  for (int r = 0; r < rows; ++r)
+    require(dark_pixels(px, w, 0, fd::kTitleHeight + fd::kGridPad + r * pitch, fd::kLabelWidth,
+                        pitch - fd::kGridPad) > 50,
+            path + ": no label left of row " + std::to_string(r + 1));
+  std::printf("ok: %s %dx%d, %d gray levels, title and %d row labels\n", path.c_str(), w, h,
+              levels, rows);
+}
+
+void check_plot(const std::string& path) {
+  int w = 0, h = 0;
+  std::vector<uint8_t> px = ember::io::read_png_gray(path, &w, &h);
+  require(w == fd::kLossPlotWidth && h == fd::kLossPlotHeight,
+          path + ": " + std::to_string(w) + "x" + std::to_string(h) + ", expected " +
+              std::to_string(fd::kLossPlotWidth) + "x" + std::to_string(fd::kLossPlotHeight));
+  // Something is drawn inside the frame (curve, grid) and around it (title, labels, ticks).
+  const int inside = dark_pixels(px, w, 110, 66, w - 150, h - 160);
+  require(inside > 300, path + ": nothing drawn inside the plot (" + std::to_string(inside) +
+                            " dark pixels)");
+  require(dark_pixels(px, w, 0, 0, w, 50) > 200, path + ": no title");
+  std::printf("ok: %s %dx%d, %d dark pixels in the plot\n", path.c_str(), w, h, inside);
 }
 
 int64_t check_loss_csv(const std::string& path) {
@@ -326,9 +367,53 @@ void check_checkpoint(const std::string& path, int64_t want_step) {
               meta["step"].c_str(), meta["epoch"].c_str());
 }
 
+/// Both runs' final state must be bitwise equal (see the file comment).
+void check_same_run(const std::string& a, const std::string& b) {
+  auto load = [](const std::string& path, std::map<std::string, std::string>& meta) {
+    auto model = std::make_shared<ember::models::UNet>(fd::kImageSize, 1);
+    auto opt = std::make_shared<ember::optim::Adam>(model->parameters());
+    ember::io::load_checkpoint(path, *model, opt.get(), &meta);
+    std::vector<std::pair<std::string, std::vector<float>>> all;
+    for (auto& kv : model->named_parameters()) all.emplace_back(kv.first, kv.second.to_vector());
+    for (auto& kv : model->named_buffers()) all.emplace_back(kv.first, kv.second.to_vector());
+    for (auto& kv : opt->named_state()) all.emplace_back("optim." + kv.first, kv.second.to_vector());
+    return all;
+  };
+  std::map<std::string, std::string> ma, mb;
+  auto ta = load(join(a, fd::kCheckpoint), ma), tb = load(join(b, fd::kCheckpoint), mb);
+  for (const char* k : {"step", "noise_offset", "seed", "batch", "lr"})
+    require(ma[k] == mb[k], std::string("checkpoints differ in '") + k + "': " + ma[k] + " vs " + mb[k]);
+  require(ta.size() == tb.size(), "checkpoints hold different tensors");
+  size_t floats = 0;
+  for (size_t i = 0; i < ta.size(); ++i) {
+    require(ta[i].first == tb[i].first && ta[i].second.size() == tb[i].second.size(),
+            "checkpoints hold different tensors");
+    require(std::memcmp(ta[i].second.data(), tb[i].second.data(), 4 * ta[i].second.size()) == 0,
+            "tensor '" + ta[i].first + "' differs between " + a + " and " + b);
+    floats += ta[i].second.size();
+  }
+  const std::string ca = read_text(join(a, fd::kLossCsv)), cb = read_text(join(b, fd::kLossCsv));
+  require(ca == cb, "loss.csv differs between " + a + " and " + b);
+  Json ja = JsonParser(read_text(join(a, fd::kSummary))).parse();
+  Json jb = JsonParser(read_text(join(b, fd::kSummary))).parse();
+  const Json &ea = ja.at("epochs"), &eb = jb.at("epochs");
+  require(ea.arr.size() == eb.arr.size(), "summary.json: different numbers of epochs");
+  for (size_t i = 0; i < ea.arr.size(); ++i)
+    for (const char* k : {"epoch", "steps", "train_loss_mean", "train_loss_last", "test_mse",
+                          "noisy_input_mse"})
+      require(ea.arr[i].at(k).number(k) == eb.arr[i].at(k).number(k),
+              std::string("summary.json: epoch ") + std::to_string(i + 1) + " '" + k + "' differs");
+  std::printf("ok: %s and %s hold the same run: %zu tensors (%zu floats) bitwise equal at step %s, "
+              "loss.csv identical (%zu bytes), final test MSE %.6f in both\n",
+              a.c_str(), b.c_str(), ta.size(), floats, ma["step"].c_str(), ca.size(),
+              ja.at("final").at("test_mse").number("test_mse"));
+}
+
 int usage() {
   std::fprintf(stderr,
                "usage: fashion-denoise-check outputs DIR [--step N] [--max-mse-ratio R]\n"
+               "       fashion-denoise-check checkpoint FILE [--step N]\n"
+               "       fashion-denoise-check same-run DIR_A DIR_B\n"
                "       fashion-denoise-check truncate SRC DST BYTES\n");
   return 2;
 }
@@ -346,6 +431,19 @@ int main(int argc, char** argv) {
       std::printf("ok: wrote the first %zu bytes of %s to %s\n", keep, a[1].c_str(), a[2].c_str());
       return 0;
     }
+    if (a.size() == 3 && a[0] == "same-run") {
+      check_same_run(a[1], a[2]);
+      return 0;
+    }
+    if ((a.size() == 2 || a.size() == 4) && a[0] == "checkpoint") {
+      int64_t step = -1;
+      if (a.size() == 4) {
+        if (a[2] != "--step") return usage();
+        step = std::strtoll(a[3].c_str(), nullptr, 10);
+      }
+      check_checkpoint(a[1], step);
+      return 0;
+    }
     if (a.size() < 2 || a[0] != "outputs") return usage();
     const std::string dir = a[1];
     int64_t step = -1;
@@ -358,8 +456,11 @@ int main(int argc, char** argv) {
       else
         return usage();
     }
-    check_png(join(dir, fd::kDenoiseGrid), fd::grid_width(), fd::grid_height(fd::kDenoiseRows));
-    check_png(join(dir, fd::kFromNoise), fd::grid_width(), fd::grid_height(fd::kFromNoiseRows));
+    check_png(join(dir, fd::kDenoiseGrid), fd::grid_width(), fd::grid_height(fd::kDenoiseRows),
+              fd::kDenoiseRows);
+    check_png(join(dir, fd::kFromNoise), fd::grid_width(), fd::grid_height(fd::kFromNoiseRows),
+              fd::kFromNoiseRows);
+    check_plot(join(dir, fd::kLossPng));
     int64_t last = check_loss_csv(join(dir, fd::kLossCsv));
     if (step >= 0)
       require(last == step, "loss.csv ends at step " + std::to_string(last) + ", expected " +

@@ -38,6 +38,8 @@
 #include <utility>
 #include <vector>
 
+#include "../common/draw.hpp"
+#include "../common/training_guard.hpp"
 #include "layout.hpp"
 
 namespace {
@@ -70,14 +72,21 @@ const char* kUsage =
     "  --out DIR               output directory, created if missing (default fashion-denoise-out)\n"
     "  --train-on-all          train on train+test, 70k images (the seed notebook's way)\n"
     "  --resume CKPT           continue training from a checkpoint up to --epochs/--max-steps\n"
+    "  --checkpoint-every N    also write the checkpoint every N steps, not only after each\n"
+    "                          epoch (default 200; 0: only after each epoch)\n"
     "  --eval CKPT             only score a checkpoint (test MSE) and draw the PNGs\n"
     "  --log-every N           when stdout is not a terminal, print progress every N steps\n"
     "                          (default 100)\n"
     "  --help                  show this message\n"
     "\n"
     "writes to --out: denoise_grid.png (original / noisy / denoised test images),\n"
-    "from_noise.png (pure noise / model output), loss.csv, summary.json, checkpoint.bin\n"
-    "exit status: 0 success, 1 runtime error (data, checkpoint, device, files), 2 bad usage\n";
+    "from_noise.png (pure noise / model output), loss.png (loss curve), loss.csv,\n"
+    "summary.json, checkpoint.bin (see README.md)\n"
+    "Ctrl-C (SIGINT) or SIGTERM: writes a checkpoint after the current step and exits; resume\n"
+    "with --resume. Training stops at the first non-finite loss or gradient, keeping the last\n"
+    "good checkpoint.\n"
+    "exit status: 0 success, 1 runtime error (data, checkpoint, device, files, non-finite\n"
+    "loss), 2 bad usage, 130/143 stopped by SIGINT/SIGTERM (checkpoint written)\n";
 
 struct UsageError : std::runtime_error {
   using std::runtime_error::runtime_error;
@@ -101,6 +110,7 @@ struct Options {
   bool train_on_all = false;
   std::string resume, eval;
   int64_t log_every = 100;
+  int64_t checkpoint_every = 200;  // 0: only after each epoch
   bool help = false;
 };
 
@@ -154,6 +164,10 @@ Options parse_args(int argc, char** argv) {
     auto need = [&]() -> std::string {
       if (inline_value) return value;
       if (i + 1 >= args.size()) throw UsageError(flag + " needs a value");
+      // "--out --epochs 3" is a forgotten value, not an output directory named "--epochs".
+      if (args[i + 1].compare(0, 2, "--") == 0)
+        throw UsageError(flag + " needs a value, but the next argument is the flag '" +
+                         args[i + 1] + "' (write " + flag + "=VALUE for a value starting with --)");
       return args[++i];
     };
     if (flag == "--help" || flag == "-h") {
@@ -193,6 +207,8 @@ Options parse_args(int argc, char** argv) {
       if (o.eval.empty()) throw UsageError("--eval needs a checkpoint file");
     } else if (flag == "--log-every") {
       o.log_every = parse_int(flag, need(), 1, int64_t(1) << 40);
+    } else if (flag == "--checkpoint-every") {
+      o.checkpoint_every = parse_int(flag, need(), 0, int64_t(1) << 40);
     } else {
       throw UsageError("unknown argument '" + args[i] + "'");
     }
@@ -376,9 +392,42 @@ Scores evaluate(ember::models::UNet& model, const TestSet& ts) {
   return {se / total, se_noisy / total};
 }
 
-/// denoise_grid.png (original / noisy / denoised) and from_noise.png (noise / output).
+/// The tiles of `rows` rows, with a label left of each row and a two-line title above.
+ember::io::GrayImage labelled_grid(const std::vector<const float*>& tiles,
+                                   const std::vector<std::string>& row_labels,
+                                   const std::string& title, const std::string& subtitle) {
+  namespace ex = ember_examples;
+  ember::io::GrayImage grid = ember::io::make_grid(tiles, S, S, fd::kGridImages, fd::kGridScale,
+                                                   fd::kGridPad, -1.0f, 1.0f);
+  const int rows = int(row_labels.size());
+  ember::io::GrayImage img = ex::blank_image(fd::grid_width(), fd::grid_height(rows), 255);
+  ex::blit(img, grid, fd::kLabelWidth, fd::kTitleHeight);
+  ex::draw_text(img, 12, 8, title, 2, 0);
+  ex::draw_text(img, 12, 36, subtitle, 2, 0);
+  const int pitch = S * fd::kGridScale + fd::kGridPad;
+  for (int r = 0; r < rows; ++r) {
+    // A label may hold two lines separated by '\n'.
+    std::string a = row_labels[size_t(r)], b;
+    const size_t nl = a.find('\n');
+    if (nl != std::string::npos) {
+      b = a.substr(nl + 1);
+      a.resize(nl);
+    }
+    const int cy = fd::kTitleHeight + fd::kGridPad + r * pitch + S * fd::kGridScale / 2;
+    const int cx = fd::kLabelWidth / 2;
+    if (b.empty()) {
+      ex::draw_text_centered(img, cx, cy, a, 2, 0);
+    } else {
+      ex::draw_text_centered(img, cx, cy - 12, a, 2, 0);
+      ex::draw_text_centered(img, cx, cy + 12, b, 2, 0);
+    }
+  }
+  return img;
+}
+
+/// denoise_grid.png (original / noisy / denoised) and from_noise.png (noise / output), labelled.
 void draw_pictures(ember::models::UNet& model, const TestSet& ts, uint64_t seed, Device dev,
-                   const std::string& out_dir) {
+                   const std::string& out_dir, int64_t step, double test_mse) {
   model.eval();
   ember::NoGradGuard guard;
   const int64_t k = std::min<int64_t>(fd::kGridImages, ts.n);
@@ -391,9 +440,13 @@ void draw_pictures(ember::models::UNet& model, const TestSet& ts, uint64_t seed,
     for (int64_t i = 0; i < fd::kGridImages; ++i)
       tiles.push_back(row->data() + std::min(i, k - 1) * kPixels);
   }
-  ember::io::write_png_gray(join(out_dir, fd::kDenoiseGrid),
-                            ember::io::make_grid(tiles, S, S, fd::kGridImages, fd::kGridScale,
-                                                 fd::kGridPad, -1.0f, 1.0f));
+  char title[160];
+  std::snprintf(title, sizeof title, "fashion-denoise after %ld steps: test MSE %.4f", long(step),
+                test_mse);
+  ember::io::write_png_gray(
+      join(out_dir, fd::kDenoiseGrid),
+      labelled_grid(tiles, {"original", "noisy\ninput", "denoised\n(output)"}, title,
+                    "the first 8 test images; noisy = 0.5 x + 0.5 N(0,1)"));
 
   // The seed's "generation from pure noise" attempt: one pass of the denoiser over N(0,1).
   ember::Generator g(derive_seed(seed, 3, 0));
@@ -402,9 +455,12 @@ void draw_pictures(ember::models::UNet& model, const TestSet& ts, uint64_t seed,
   tiles.clear();
   for (const std::vector<float>* row : {&vz, &vo})
     for (int64_t i = 0; i < fd::kGridImages; ++i) tiles.push_back(row->data() + i * kPixels);
-  ember::io::write_png_gray(join(out_dir, fd::kFromNoise),
-                            ember::io::make_grid(tiles, S, S, fd::kGridImages, fd::kGridScale,
-                                                 fd::kGridPad, -1.0f, 1.0f));
+  std::snprintf(title, sizeof title, "pure noise through the denoiser (after %ld steps)",
+                long(step));
+  ember::io::write_png_gray(
+      join(out_dir, fd::kFromNoise),
+      labelled_grid(tiles, {"N(0,1)\nnoise", "model\noutput"}, title,
+                    "one pass, no test image behind it: not a generator"));
   model.train();
 }
 
@@ -484,6 +540,43 @@ void write_loss_csv(const std::string& path, const std::vector<LossRow>& rows) {
     text += buf;
   }
   ember::io::write_file_atomic(path, text);
+}
+
+/// loss.png: the train loss of every step (thin, light), its moving average (thick) and the test
+/// MSE after each epoch (squares), against the step.
+void write_loss_png(const std::string& path, const std::vector<LossRow>& rows,
+                    const std::vector<EpochRecord>& history, int64_t steps_per_epoch) {
+  namespace ex = ember_examples;
+  if (rows.empty()) return;
+  std::vector<double> v;
+  ex::PlotSeries raw{"train loss of each step", {}, ex::PlotSeries::kThinLine, 185};
+  for (const LossRow& r : rows) {
+    raw.points.emplace_back(double(r.step), double(r.loss));
+    v.push_back(double(r.loss));
+  }
+  // Smoothed over 1/40 of the run; short runs are drawn as they are.
+  const size_t window = rows.size() / 40;
+  std::vector<ex::PlotSeries> series;
+  if (window >= 2) {
+    std::vector<double> avg = ex::moving_average(v, window);
+    ex::PlotSeries smooth{"train loss, mean of the last " + std::to_string(window) + " steps", {},
+                          ex::PlotSeries::kLine, 0};
+    for (size_t i = 0; i < rows.size(); ++i)
+      smooth.points.emplace_back(double(rows[i].step), avg[i]);
+    series = {raw, smooth};
+  } else {
+    raw.style = ex::PlotSeries::kLine;
+    raw.ink = 0;
+    series = {raw};
+  }
+  ex::PlotSeries test{"test MSE after each epoch", {}, ex::PlotSeries::kSquares, 80};
+  for (const EpochRecord& r : history)
+    if (r.epoch > 0 && r.steps > 0)
+      test.points.emplace_back(double((r.epoch - 1) * steps_per_epoch + r.steps), r.test_mse);
+  if (!test.points.empty()) series.push_back(test);
+  ember::io::write_png_gray(
+      path, ex::line_plot(series, "fashion-denoise: loss (MSE to the clean image)",
+                          "training step", "MSE", fd::kLossPlotWidth, fd::kLossPlotHeight));
 }
 
 int64_t meta_int(const std::map<std::string, std::string>& meta, const std::string& key,
@@ -603,9 +696,20 @@ Data load_data(const std::string& dir, bool need_train) {
   return d;
 }
 
+/// Creates --out and checks that it is writable before any data is loaded or anything trained;
+/// removes temp files that killed runs left there.
+void prepare_out_dir(const std::string& out) {
+  make_dirs(out);
+  ember_examples::check_dir_writable(out);
+  for (const char* name : {fd::kCheckpoint, fd::kLossCsv, fd::kLossPng, fd::kSummary,
+                           fd::kDenoiseGrid, fd::kFromNoise})
+    ember::io::detail::remove_stale_temps(join(out, name));
+}
+
 int run_eval(const Options& o, Device dev) {
   auto t_start = Clock::now();
   const std::string data_dir = ember::data::default_data_dir(o.data);
+  prepare_out_dir(o.out);
   ember::models::UNet model(S, 1);
   std::printf("fashion-denoise: evaluating %s, U-Net with %ld parameters, device %s\n",
               o.eval.c_str(), long(model.num_parameters()), device_description(dev).c_str());
@@ -618,13 +722,15 @@ int run_eval(const Options& o, Device dev) {
   Data d = load_data(data_dir, false);
   TestSet ts = make_test_set(d.test, dev);
   auto t0 = Clock::now();
+  std::printf("scoring %ld test images ...\n", long(ts.n));
+  std::fflush(stdout);
   Scores s = evaluate(model, ts);
   std::printf("eval: test MSE %.5f (noisy input %.5f) on %ld test images, %.1f s\n", s.test_mse,
               s.noisy_mse, long(ts.n), seconds_since(t0));
-  make_dirs(o.out);
   uint64_t seed = 0;
   if (meta.count("seed")) seed = std::strtoull(meta["seed"].c_str(), nullptr, 10);
-  draw_pictures(model, ts, seed, dev, o.out);
+  draw_pictures(model, ts, seed, dev, o.out, std::strtoll(meta["step"].c_str(), nullptr, 10),
+                s.test_mse);
   std::printf("wrote %s and %s in %s (%.1f s total)\n", fd::kDenoiseGrid, fd::kFromNoise,
               o.out.c_str(), seconds_since(t_start));
   return 0;
@@ -633,6 +739,8 @@ int run_eval(const Options& o, Device dev) {
 int run_train(Options o, Device dev) {
   auto t_start = Clock::now();
   const std::string data_dir = ember::data::default_data_dir(o.data);
+  prepare_out_dir(o.out);
+  const ember_examples::NanInjection nan_hook;  // test hook, off unless EMBER_EXAMPLE_INJECT_NAN
 
   // ---- resume: settings come from the checkpoint ----
   std::map<std::string, std::string> meta;
@@ -675,8 +783,16 @@ int run_train(Options o, Device dev) {
     if (!o.lr_set && meta.count("lr")) o.lr = std::strtod(meta["lr"].c_str(), nullptr);
     opt.options().lr = o.lr;
     history = decode_history(meta.count("history") ? meta["history"] : std::string());
-    std::printf("resuming from %s at step %ld (epoch %s done)\n", o.resume.c_str(),
-                long(start_step), meta["epoch"].c_str());
+    const int64_t ck_spe = meta.count("steps_per_epoch")
+                               ? meta_int(meta, "steps_per_epoch", o.resume)
+                               : 0;
+    if (ck_spe > 0 && start_step % ck_spe != 0)
+      std::printf("resuming from %s at step %ld (inside epoch %ld: %ld of its %ld steps done)\n",
+                  o.resume.c_str(), long(start_step), long(start_step / ck_spe + 1),
+                  long(start_step % ck_spe), long(ck_spe));
+    else
+      std::printf("resuming from %s at step %ld (epoch %s done)\n", o.resume.c_str(),
+                  long(start_step), meta["epoch"].c_str());
   }
 
   Data d = load_data(data_dir, true);
@@ -702,7 +818,6 @@ int run_train(Options o, Device dev) {
                        std::to_string(spe) + " (a different data set?)");
   TestSet ts = make_test_set(d.test, dev);
 
-  make_dirs(o.out);
   const std::string ckpt_path = join(o.out, fd::kCheckpoint);
   std::vector<LossRow> losses;
   if (start_step > 0) losses = read_loss_csv(join(o.out, fd::kLossCsv), start_step);
@@ -781,89 +896,159 @@ int run_train(Options o, Device dev) {
 
   Progress progress(total, o.batch, o.log_every);
   progress.start(start_step);
-  std::vector<std::pair<int64_t, Tensor>> pending;  // (step, detached loss) not yet read back
+  // (step, detached loss, gradient probe) not yet read back: reading a loss waits for the
+  // device, so it is done in batches, and the finiteness checks with it.
+  struct Pending {
+    int64_t step;
+    Tensor loss, grad_probe;
+  };
+  std::vector<Pending> pending;
   std::vector<float> host_batch;
   int64_t step = start_step;
   double recent_sum = 0;
   int64_t recent_n = 0;
+  // Where the last good state is on disk (for the message when training has to stop).
+  std::string good_ckpt = o.resume;
+  int64_t good_step = start_step;
   auto flush_losses = [&](int64_t epoch1) {
-    for (auto& [s, l] : pending) {
-      float v = l.item();
-      losses.push_back({s, epoch1, v});
+    for (Pending& p : pending) {
+      const float v = p.loss.item();
+      ember_examples::check_step_finite(p.step, v, p.grad_probe.defined() ? p.grad_probe.item() : 0.0f);
+      losses.push_back({p.step, epoch1, v});
       recent_sum += v;
       ++recent_n;
     }
     pending.clear();
   };
+  // loss.csv first, then the checkpoint: a kill between the two leaves a loss.csv that runs
+  // ahead of the checkpoint, and --resume reads it only up to the checkpoint's step.
+  auto checkpoint_now = [&](int64_t at_step, bool summary) {
+    write_loss_csv(join(o.out, fd::kLossCsv), losses);
+    write_loss_png(join(o.out, fd::kLossPng), losses, history, spe);
+    save(at_step);
+    good_ckpt = ckpt_path;
+    good_step = at_step;
+    if (summary) write_summary(at_step, false);
+  };
+  auto stop_message = [&](const std::string& why) {
+    std::string m = why + "; training stopped. ";
+    if (good_ckpt.empty())
+      m += "No checkpoint was written: nothing before this step was saved.";
+    else
+      m += "The last good checkpoint is " + good_ckpt + " (step " + std::to_string(good_step) +
+           "); nothing after it was saved.";
+    return m;
+  };
 
   if (step >= total)
     std::printf("checkpoint is already at step %ld of %ld: nothing to train\n", long(step),
                 long(total));
-  while (step < total) {
-    const int64_t e = step / spe;  // 0-based epoch of the next step
-    const int64_t first = step - e * spe, last = std::min(spe, total - e * spe);
-    EpochPlan plan = plan_epoch(o.seed, e, n_train);
-    model->train();
-    auto t0 = Clock::now();
-    for (int64_t b = first; b < last; ++b) {
-      gather_batch(train, plan, b * o.batch, o.batch, host_batch);
-      Tensor x = ember::from_vector(host_batch, {o.batch, 1, S, S}, dev);
-      Tensor noise = ember::randn({o.batch, 1, S, S}, noise_gen, dev);
-      Tensor noisy = x * 0.5f + noise * 0.5f;
-      opt.zero_grad();
-      Tensor loss = ember::mse_loss(model->forward(noisy), x);
-      loss.backward();
-      opt.step();
-      ++step;
-      pending.emplace_back(step, loss.detach());
-      if (progress.due(step) || b + 1 == last) {
-        flush_losses(e + 1);
-        if (progress.due(step))
-          progress.show(step, e + 1, o.epochs, recent_n ? recent_sum / double(recent_n) : 0.0);
-        recent_sum = 0;
-        recent_n = 0;
+  ember_examples::install_stop_handlers();
+  try {
+    while (step < total) {
+      const int64_t e = step / spe;  // 0-based epoch of the next step
+      const int64_t first = step - e * spe, last = std::min(spe, total - e * spe);
+      EpochPlan plan = plan_epoch(o.seed, e, n_train);
+      model->train();
+      auto t0 = Clock::now();
+      for (int64_t b = first; b < last; ++b) {
+        if (ember_examples::stop_signal() != 0) break;
+        gather_batch(train, plan, b * o.batch, o.batch, host_batch);
+        Tensor x = ember::from_vector(host_batch, {o.batch, 1, S, S}, dev);
+        Tensor noise = ember::randn({o.batch, 1, S, S}, noise_gen, dev);
+        Tensor noisy = x * 0.5f + noise * 0.5f;
+        opt.zero_grad();
+        Tensor loss = nan_hook.loss(step + 1, ember::mse_loss(model->forward(noisy), x));
+        loss.backward();
+        nan_hook.gradients(step + 1, model->parameters());
+        Tensor probe = ember_examples::gradient_probe(model->parameters());
+        opt.step();
+        ++step;
+        pending.push_back({step, loss.detach(), probe});
+        if (progress.due(step) || b + 1 == last) {
+          flush_losses(e + 1);
+          if (progress.due(step))
+            progress.show(step, e + 1, o.epochs, recent_n ? recent_sum / double(recent_n) : 0.0);
+          recent_sum = 0;
+          recent_n = 0;
+        }
+        if (o.checkpoint_every > 0 && step % o.checkpoint_every == 0 && b + 1 < last) {
+          flush_losses(e + 1);
+          checkpoint_now(step, false);
+        }
+      }
+      flush_losses(e + 1);
+      const double train_s = seconds_since(t0);
+      train_s_total += train_s;
+      images_trained += (step - (e * spe + first)) * o.batch;
+      progress.end_line();
+      if (ember_examples::stop_signal() != 0 && step < e * spe + last) {
+        // Interrupted inside the epoch: save where we are and say how to go on.
+        checkpoint_now(step, true);
+        std::printf("stopped by %s at step %ld of %ld (epoch %ld): checkpoint written to %s\n"
+                    "continue with: fashion-denoise --resume %s --out %s --epochs %ld%s\n",
+                    ember_examples::stop_signal_name(), long(step), long(total), long(e + 1),
+                    ckpt_path.c_str(), ckpt_path.c_str(), o.out.c_str(), long(o.epochs),
+                    o.max_steps > 0 ? (" --max-steps " + std::to_string(o.max_steps)).c_str() : "");
+        std::fflush(stdout);
+        return ember_examples::stop_exit_code();
+      }
+      epoch_train_s.push_back(train_s);
+
+      if (progress.tty())
+        std::printf("epoch %ld: scoring %ld test images ...", long(e + 1), long(ts.n));
+      else
+        std::printf("epoch %ld: scoring %ld test images ...\n", long(e + 1), long(ts.n));
+      std::fflush(stdout);
+      auto t1 = Clock::now();
+      Scores sc = evaluate(*model, ts);
+      const double eval_s = seconds_since(t1);
+      eval_s_total += eval_s;
+      progress.end_line();
+
+      EpochRecord r;
+      r.epoch = e + 1;
+      r.steps = last;
+      r.complete = last == spe;
+      double sum = 0;
+      int64_t cnt = 0;
+      for (const LossRow& lr : losses)
+        if (lr.epoch == e + 1) {
+          sum += lr.loss;
+          ++cnt;
+        }
+      r.loss_mean = cnt ? sum / double(cnt) : 0.0;
+      r.loss_last = losses.empty() ? 0.0 : losses.back().loss;
+      r.test_mse = sc.test_mse;
+      r.noisy_mse = sc.noisy_mse;
+      r.train_s = train_s;
+      r.eval_s = eval_s;
+      put_record(history, r);
+      std::printf("epoch %ld: train loss %.4f, test MSE %.4f (noisy input %.4f), %.1f s + %.1f s "
+                  "scoring",
+                  long(e + 1), r.loss_mean, sc.test_mse, sc.noisy_mse, train_s, eval_s);
+      if (!r.complete)
+        std::printf(" (stopped after %ld of %ld steps: --max-steps)", long(last), long(spe));
+      std::printf("\n");
+      std::fflush(stdout);
+
+      checkpoint_now(step, true);
+      if (ember_examples::stop_signal() != 0 && step < total) {
+        std::printf("stopped by %s after epoch %ld (step %ld of %ld): checkpoint written to %s\n"
+                    "continue with: fashion-denoise --resume %s --out %s --epochs %ld%s\n",
+                    ember_examples::stop_signal_name(), long(e + 1), long(step), long(total),
+                    ckpt_path.c_str(), ckpt_path.c_str(), o.out.c_str(), long(o.epochs),
+                    o.max_steps > 0 ? (" --max-steps " + std::to_string(o.max_steps)).c_str() : "");
+        std::fflush(stdout);
+        return ember_examples::stop_exit_code();
       }
     }
-    flush_losses(e + 1);
-    const double train_s = seconds_since(t0);
-    train_s_total += train_s;
-    epoch_train_s.push_back(train_s);
-    images_trained += (last - first) * o.batch;
+  } catch (const ember_examples::NonFiniteError& err) {
     progress.end_line();
-
-    auto t1 = Clock::now();
-    Scores sc = evaluate(*model, ts);
-    const double eval_s = seconds_since(t1);
-    eval_s_total += eval_s;
-
-    EpochRecord r;
-    r.epoch = e + 1;
-    r.steps = last;
-    r.complete = last == spe;
-    double sum = 0;
-    int64_t cnt = 0;
-    for (const LossRow& lr : losses)
-      if (lr.epoch == e + 1) {
-        sum += lr.loss;
-        ++cnt;
-      }
-    r.loss_mean = cnt ? sum / double(cnt) : 0.0;
-    r.loss_last = losses.empty() ? 0.0 : losses.back().loss;
-    r.test_mse = sc.test_mse;
-    r.noisy_mse = sc.noisy_mse;
-    r.train_s = train_s;
-    r.eval_s = eval_s;
-    put_record(history, r);
-    std::printf("epoch %ld: train loss %.4f, test MSE %.4f (noisy input %.4f), %.1f s", long(e + 1),
-                r.loss_mean, sc.test_mse, sc.noisy_mse, train_s);
-    if (!r.complete)
-      std::printf(" (stopped after %ld of %ld steps: --max-steps)", long(last), long(spe));
-    std::printf("\n");
-    std::fflush(stdout);
-
-    save(step);
-    write_loss_csv(join(o.out, fd::kLossCsv), losses);
-    write_summary(step, false);
+    const int64_t epoch1 = (err.step - 1) / spe + 1;
+    throw ember::Error(stop_message(std::string(err.what()) + " (epoch " + std::to_string(epoch1) +
+                                    ", lr " + fmt("%g", o.lr) +
+                                    "; a smaller --lr may help)"));
   }
 
   if (history.empty()) {  // nothing trained in any run: still score what we have
@@ -874,9 +1059,8 @@ int run_train(Options o, Device dev) {
     r.noisy_mse = sc.noisy_mse;
     history.push_back(r);
   }
-  draw_pictures(*model, ts, o.seed, dev, o.out);
-  save(step);
-  write_loss_csv(join(o.out, fd::kLossCsv), losses);
+  draw_pictures(*model, ts, o.seed, dev, o.out, step, history.back().test_mse);
+  checkpoint_now(step, false);
   write_summary(step, true);
   const double total_s = seconds_since(t_start);
   std::printf("done: %ld steps, %.1f s total (%.1f s training, %.0f images/s); results in %s\n",

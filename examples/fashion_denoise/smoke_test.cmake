@@ -6,8 +6,10 @@
 #      the noisy input's (checked by fashion-denoise-check from summary.json);
 #   2. --eval of its checkpoint: exit 0, prints the test MSE, draws the PNGs;
 #   3. --resume for 20 more steps: exit 0, outputs valid at step 320;
-#   4. bad command lines exit 2 with the usage text; a truncated training file, a missing data
-#      directory and a damaged checkpoint exit 1 with a message naming the file.
+#   4. bad command lines exit 2 with the usage text (also a flag whose value is missing before
+#      the next flag); a bad --out exits 1 before the data is loaded; a truncated training file,
+#      a missing data directory and a damaged checkpoint exit 1 with a message naming the file.
+# Interrupted runs and non-finite losses: interrupt_test.sh (ctest example_interrupt).
 # No timing is asserted.
 cmake_minimum_required(VERSION 3.24)
 
@@ -92,6 +94,8 @@ run(bad_value 2 "${DENOISE}" --batch 0)
 expect_match(bad_value "${bad_value_ERR}" "--batch needs an integer")
 run(bad_device 2 "${DENOISE}" --device tpu)
 run(missing_value 2 "${DENOISE}" --epochs)
+run(swallowed_value 2 "${DENOISE}" --out --epochs 3)
+expect_match(swallowed_value "${swallowed_value_ERR}" "--out needs a value, but the next argument is the flag '--epochs'")
 run(help 0 "${DENOISE}" --help)
 expect_match(help "${help_OUT}" "--resume CKPT")
 
@@ -107,6 +111,24 @@ run(truncate 0 "${CHECK}" truncate "${DATA}/${TRAIN_IMAGES}" "${WORK}/bad_data/$
 run(bad_data 1 "${DENOISE}" --device cpu --data "${WORK}/bad_data" --out "${WORK}/bad_out")
 expect_match(bad_data "${bad_data_ERR}" "bad_data/${TRAIN_IMAGES}")
 expect_match(bad_data "${bad_data_ERR}" "dataset-fashion-mnist")
+
+# A bad --out is found before the data is loaded ("data:" is the load's report line).
+file(WRITE "${WORK}/a_file" "x")
+run(out_is_file 1 "${DENOISE}" --device cpu --data "${DATA}" --out "${WORK}/a_file")
+expect_match(out_is_file "${out_is_file_ERR}" "a_file' exists and is not a directory")
+if("${out_is_file_OUT}" MATCHES "data: ")
+  message(FATAL_ERROR "[out_is_file] the data was loaded before --out was checked")
+endif()
+run(out_uncreatable 1 "${DENOISE}" --device cpu --data "${DATA}" --out "/proc/ember-no-such-dir")
+expect_match(out_uncreatable "${out_uncreatable_ERR}" "cannot create output directory '/proc/ember-no-such-dir'")
+execute_process(COMMAND id -u OUTPUT_VARIABLE uid OUTPUT_STRIP_TRAILING_WHITESPACE)
+if(NOT uid STREQUAL "0")  # root may write into a read-only directory
+  file(MAKE_DIRECTORY "${WORK}/read_only")
+  file(CHMOD "${WORK}/read_only" DIRECTORY_PERMISSIONS OWNER_READ OWNER_EXECUTE)
+  run(out_read_only 1 "${DENOISE}" --device cpu --data "${DATA}" --out "${WORK}/read_only")
+  expect_match(out_read_only "${out_read_only_ERR}" "cannot write to the output directory")
+  file(CHMOD "${WORK}/read_only" DIRECTORY_PERMISSIONS OWNER_READ OWNER_WRITE OWNER_EXECUTE)
+endif()
 
 run(no_data 1 "${DENOISE}" --device cpu --data "${WORK}/no_such_dir" --out "${WORK}/bad_out")
 expect_match(no_data "${no_data_ERR}" "no_such_dir")

@@ -267,6 +267,29 @@ TEST_CASE("IDX errors name the file, the problem and how to get the data", "[dat
     check_common(msg, q);
     CHECK(contains(msg, "magic"));
   }
+  SECTION("a .gz file that is not gzip") {
+    // Random bytes: "not a gzip file" with the first bytes, not a bad IDX magic number.
+    const std::string p = dir.file("random.gz");
+    write_plain(p, {0x3A, 0x9C, 0x07, 0xE1, 0x55, 0x10, 0x00, 0x42, 0x99});
+    std::string msg = error_of<DataError>([&] { ember::data::read_idx_images(p); });
+    check_common(msg, p);
+    CHECK(contains(msg, "not a gzip file: its first bytes are 3A 9C 07 E1"));
+    CHECK(!contains(msg, "magic number"));
+    msg = error_of<DataError>([&] { ember::data::read_idx_labels(p); });
+    CHECK(contains(msg, "not a gzip file"));
+    write_plain(p, {});
+    msg = error_of<DataError>([&] { ember::data::read_idx_images(p); });
+    CHECK(contains(msg, "not a gzip file: it is empty"));
+    // An uncompressed IDX file that kept a .gz name is still read.
+    const std::string q = dir.file("really_plain.gz");
+    write_plain(q, idx_images_bytes(2051, 1, 2, 2, 4));
+    CHECK(ember::data::read_idx_images(q).count == 1);
+    // Without the .gz name, random bytes are judged as IDX: a bad magic number.
+    const std::string r = dir.file("random_plain");
+    write_plain(r, {0x3A, 0x9C, 0x07, 0xE1, 0x55, 0x10, 0x00, 0x42, 0x99});
+    msg = error_of<DataError>([&] { ember::data::read_idx_images(r); });
+    CHECK(contains(msg, "bad magic number"));
+  }
   SECTION("truncated data") {
     const std::string p = dir.file("trunc.gz");
     write_gz(p, idx_images_bytes(2051, 10, 28, 28, 1234));

@@ -7,7 +7,9 @@
 //   labels: u32 magic = 2049 (0x00000801: unsigned bytes, 1 dim), u32 count, then count bytes.
 // A file starting with the gzip magic bytes 1F 8B is decompressed with ember's own codec
 // (io/deflate.hpp: every member's CRC-32 and length are checked); any other file is used as it
-// is, so both forms are accepted whatever the file name says.
+// is, so both forms are accepted whatever the file name says. A file named *.gz that is neither
+// gzip nor starts like an IDX file (00 00 08 ..) is reported as "not a gzip file", with its
+// first bytes, rather than as a bad IDX magic number.
 //
 // Every problem (missing file, corrupt gzip stream, wrong magic, truncated data, trailing bytes,
 // image/label count mismatch) throws ember::data::DataError, whose message names the file, says
@@ -100,7 +102,24 @@ inline std::vector<uint8_t> read_gz_all(const std::string& path) {
   } catch (const std::runtime_error& e) {
     idx_fail(path, e.what());
   }
-  if (raw.size() < 2 || raw[0] != 0x1F || raw[1] != 0x8B) return raw;  // not gzip: plain IDX
+  if (raw.size() < 2 || raw[0] != 0x1F || raw[1] != 0x8B) {  // not gzip
+    const bool gz_name = path.size() > 3 && path.compare(path.size() - 3, 3, ".gz") == 0;
+    const bool idx_like = raw.size() >= 3 && raw[0] == 0 && raw[1] == 0 && raw[2] == 0x08;
+    if (gz_name && !idx_like) {
+      std::string first;
+      static const char* hex = "0123456789ABCDEF";
+      for (size_t i = 0; i < std::min<size_t>(raw.size(), 4); ++i) {
+        first += i ? " " : "";
+        first += hex[raw[i] >> 4];
+        first += hex[raw[i] & 15];
+      }
+      idx_fail(path, "not a gzip file: " +
+                         (raw.empty() ? std::string("it is empty")
+                                      : "its first bytes are " + first) +
+                         ", expected 1F 8B (gzip) or an uncompressed IDX header (00 00 08 ..)");
+    }
+    return raw;  // plain IDX (whatever the name), checked by the caller
+  }
   const size_t limit = size_t(std::min<uint64_t>(kMaxIdxBytes, std::numeric_limits<size_t>::max()));
   try {
     return io::gunzip(raw.data(), raw.size(), limit);
