@@ -75,6 +75,8 @@ const char* kUsage =
     "  --checkpoint-every N    also write the checkpoint every N steps, not only after each\n"
     "                          epoch (default 200; 0: only after each epoch)\n"
     "  --eval CKPT             only score a checkpoint (test MSE) and draw the PNGs\n"
+    "  --test-limit N          score only the first N test images (default: all 10,000; for\n"
+    "                          quick checks, e.g. the CUDA build under the host emulation)\n"
     "  --log-every N           when stdout is not a terminal, print progress every N steps\n"
     "                          (default 100)\n"
     "  --help                  show this message\n"
@@ -110,6 +112,7 @@ struct Options {
   bool train_on_all = false;
   std::string resume, eval;
   int64_t log_every = 100;
+  int64_t test_limit = 0;  // 0: the whole test set
   int64_t checkpoint_every = 200;  // 0: only after each epoch
   bool help = false;
 };
@@ -205,6 +208,8 @@ Options parse_args(int argc, char** argv) {
     } else if (flag == "--eval") {
       o.eval = need();
       if (o.eval.empty()) throw UsageError("--eval needs a checkpoint file");
+    } else if (flag == "--test-limit") {
+      o.test_limit = parse_int(flag, need(), 1, int64_t(1) << 40);
     } else if (flag == "--log-every") {
       o.log_every = parse_int(flag, need(), 1, int64_t(1) << 40);
     } else if (flag == "--checkpoint-every") {
@@ -680,7 +685,7 @@ struct Data {
   double load_s = 0;
 };
 
-Data load_data(const std::string& dir, bool need_train) {
+Data load_data(const std::string& dir, bool need_train, int64_t test_limit) {
   auto t0 = Clock::now();
   ember::data::FashionMnist raw = ember::data::load_fashion_mnist(dir);
   if (raw.test_images.count < 1)
@@ -689,6 +694,10 @@ Data load_data(const std::string& dir, bool need_train) {
   Data d;
   if (need_train) d.train = prepare_images(raw.train_images);
   d.test = prepare_images(raw.test_images);
+  if (test_limit > 0 && int64_t(d.test.size()) > test_limit * kPixels) {
+    d.test.resize(size_t(test_limit * kPixels));
+    std::printf("data: scoring only the first %ld test images (--test-limit)\n", long(test_limit));
+  }
   d.load_s = seconds_since(t0);
   std::printf("data: %ld train / %ld test images from %s, resized %dx%d -> %dx%d (%.1f s)\n",
               long(raw.train_images.count), long(raw.test_images.count), dir.c_str(),
@@ -719,7 +728,7 @@ int run_eval(const Options& o, Device dev) {
   check_arch(meta, o.eval);
   std::printf("checkpoint: step %s, epoch %s, seed %s\n", meta["step"].c_str(),
               meta["epoch"].c_str(), meta["seed"].c_str());
-  Data d = load_data(data_dir, false);
+  Data d = load_data(data_dir, false, o.test_limit);
   TestSet ts = make_test_set(d.test, dev);
   auto t0 = Clock::now();
   std::printf("scoring %ld test images ...\n", long(ts.n));
@@ -795,7 +804,7 @@ int run_train(Options o, Device dev) {
                   long(start_step), meta["epoch"].c_str());
   }
 
-  Data d = load_data(data_dir, true);
+  Data d = load_data(data_dir, true, o.test_limit);
   std::vector<float> train = std::move(d.train);
   if (o.train_on_all) {
     train.insert(train.end(), d.test.begin(), d.test.end());

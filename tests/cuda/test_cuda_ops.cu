@@ -256,8 +256,8 @@ std::vector<float> train_unet_cuda(int steps, uint64_t* mallocs_in_steady_state 
   net.to(Device::cuda);
   ember::optim::Adam opt(net.parameters(), {1e-3});
   ember::Generator gen(5);
-  // emulated: batch 4 instead of 128
-  Tensor x = ember::rand({ember_cuda_test::gpu_or_emu<int64_t>(128, 4), 1, 16, 16}, gen,
+  // emulated: batch 2 instead of 128
+  Tensor x = ember::rand({ember_cuda_test::gpu_or_emu<int64_t>(128, 2), 1, 16, 16}, gen,
                          Device::cuda) * 2.0f - 1.0f;
   const ember::detail::CudaBackend& be = ember::detail::cuda("test");
   uint64_t before = 0;

@@ -63,6 +63,16 @@
 #include <ucontext.h>
 #endif
 
+// The scheduler is trusted code that runs between every two steps of every thread: it is left
+// uninstrumented by the sanitizers (the kernels themselves stay fully instrumented).
+#if defined(__clang__)
+#define EMBER_SIMT_NOSAN __attribute__((no_sanitize("address", "undefined")))
+#elif defined(__GNUC__)
+#define EMBER_SIMT_NOSAN __attribute__((no_sanitize_address, no_sanitize_undefined))
+#else
+#define EMBER_SIMT_NOSAN
+#endif
+
 // ---- CUDA's vector types for launch geometry (global namespace, as in CUDA) ----
 struct uint3 {
   unsigned int x, y, z;
@@ -325,7 +335,7 @@ inline void fiber_entry_uc(unsigned lo, unsigned hi) {
 #endif
 
 /// Scheduler side: runs fiber f until it blocks or ends.
-inline void resume(Scheduler& s, Fiber& f) {
+EMBER_SIMT_NOSAN inline void resume(Scheduler& s, Fiber& f) {
   threadIdx = f.tid;
   s.current = &f;
   if (f.st == St::not_started) {
@@ -415,7 +425,7 @@ inline void fiber_main(Scheduler* s) {
 // Device-side entry points (called by the builtins in device_builtins.hpp from inside a fiber)
 // ---------------------------------------------------------------------------------------------
 
-inline void barrier(Site site) {
+EMBER_SIMT_NOSAN inline void barrier(Site site) {
   Scheduler& s = sched();
   Fiber& f = *s.current;
   f.st = St::barrier;
@@ -423,7 +433,7 @@ inline void barrier(Site site) {
   yield_to_scheduler(s, f, false);
 }
 
-inline uint64_t warp_collective(WarpKind kind, unsigned mask, uint64_t value, int param, int width,
+EMBER_SIMT_NOSAN inline uint64_t warp_collective(WarpKind kind, unsigned mask, uint64_t value, int param, int width,
                                 Site site) {
   Scheduler& s = sched();
   Fiber& f = *s.current;
@@ -499,7 +509,7 @@ inline std::string hex32(unsigned v) {
 
 /// Releases every warp collective whose mask is complete; records faults. Returns the number of
 /// threads released.
-inline int resolve_warps(Scheduler& s) {
+EMBER_SIMT_NOSAN inline int resolve_warps(Scheduler& s) {
   int released = 0;
   const int n = s.nthreads;
   for (int w0 = 0; w0 < n; w0 += 32) {
@@ -595,7 +605,7 @@ inline int resolve_warps(Scheduler& s) {
 }
 
 /// Releases __syncthreads once every thread of the block waits at it; records faults.
-inline bool resolve_barrier(Scheduler& s) {
+EMBER_SIMT_NOSAN inline bool resolve_barrier(Scheduler& s) {
   int at = 0, done = 0, other = 0;
   const Fiber* first_at = nullptr;
   const Fiber* first_done = nullptr;
@@ -659,7 +669,7 @@ inline void free_block_shared(Scheduler& s) {
 }
 
 /// Runs one block; returns false on a fault (s.fault says what).
-inline bool run_block(Scheduler& s, bool reverse) {
+EMBER_SIMT_NOSAN inline bool run_block(Scheduler& s, bool reverse) {
   const int n = s.nthreads;
   for (int i = 0; i < n; ++i) {
     Fiber& f = s.fibers[size_t(i)];
