@@ -38,6 +38,7 @@
 #include <utility>
 #include <vector>
 
+#include "export.hpp"
 #include "layout.hpp"
 
 namespace {
@@ -71,6 +72,8 @@ const char* kUsage =
     "  --train-on-all          train on train+test, 70k images (the seed notebook's way)\n"
     "  --resume CKPT           continue training from a checkpoint up to --epochs/--max-steps\n"
     "  --eval CKPT             only score a checkpoint (test MSE) and draw the PNGs\n"
+    "  --export-safetensors F  also write the final model to F (.safetensors, PyTorch names)\n"
+    "                          and its test inputs to F's .testset.safetensors\n"
     "  --log-every N           when stdout is not a terminal, print progress every N steps\n"
     "                          (default 100)\n"
     "  --help                  show this message\n"
@@ -100,6 +103,7 @@ struct Options {
   std::string out = "fashion-denoise-out";
   bool train_on_all = false;
   std::string resume, eval;
+  std::string export_st;  // --export-safetensors
   int64_t log_every = 100;
   bool help = false;
 };
@@ -191,6 +195,9 @@ Options parse_args(int argc, char** argv) {
     } else if (flag == "--eval") {
       o.eval = need();
       if (o.eval.empty()) throw UsageError("--eval needs a checkpoint file");
+    } else if (flag == "--export-safetensors") {
+      o.export_st = need();
+      if (o.export_st.empty()) throw UsageError("--export-safetensors needs a file name");
     } else if (flag == "--log-every") {
       o.log_every = parse_int(flag, need(), 1, int64_t(1) << 40);
     } else {
@@ -625,6 +632,8 @@ int run_eval(const Options& o, Device dev) {
   uint64_t seed = 0;
   if (meta.count("seed")) seed = std::strtoull(meta["seed"].c_str(), nullptr, 10);
   draw_pictures(model, ts, seed, dev, o.out);
+  if (!o.export_st.empty())
+    fd::export_safetensors(o.export_st, model, ts.x, ts.noise, s.test_mse, s.noisy_mse);
   std::printf("wrote %s and %s in %s (%.1f s total)\n", fd::kDenoiseGrid, fd::kFromNoise,
               o.out.c_str(), seconds_since(t_start));
   return 0;
@@ -875,6 +884,9 @@ int run_train(Options o, Device dev) {
     history.push_back(r);
   }
   draw_pictures(*model, ts, o.seed, dev, o.out);
+  if (!o.export_st.empty())
+    fd::export_safetensors(o.export_st, *model, ts.x, ts.noise, history.back().test_mse,
+                           history.back().noisy_mse);
   save(step);
   write_loss_csv(join(o.out, fd::kLossCsv), losses);
   write_summary(step, true);
