@@ -16,6 +16,14 @@ sample. Median and min over --iters samples after --warmup calls. TF32 is off un
   torch_reference.py --device cpu|cuda [--threads N] [--batch 32,128,1024] [--op-batch 128]
                      [--iters N] [--op-iters N] [--warmup N] [--reps N] [--json FILE]
                      [--skip-ops] [--skip-train] [--only SUBSTRING] [--tiny] [--tf32]
+
+Weights from ember: `--eval-safetensors MODEL.safetensors` (written by fashion-denoise
+--export-safetensors) loads ember's trained U-Net into this PyTorch U-Net and reports its test
+MSE on the exact inputs ember scored it on (MODEL.testset.safetensors: x and the fixed noise;
+noisy = 0.5 x + 0.5 noise, eval mode, batches of 1000, MSE over all test pixels), next to ember's
+own figure stored in the file's metadata. It also rebuilds x from the FashionMNIST test file
+(--data, default $EMBER_DATA or /usr/share/datasets/fashion-mnist) with PyTorch's antialiased
+resize and reports how far ember's exported x is from it. Needs the `safetensors` package.
 """
 import argparse
 import json
@@ -318,6 +326,79 @@ def bench_train(a, out, dev, batch, mode, iters, warmup):
     return rec
 
 
+def eval_safetensors(a):
+    """--eval-safetensors: ember's exported U-Net scored by PyTorch on ember's test inputs."""
+    try:
+        from safetensors import safe_open
+        from safetensors.torch import load_file
+    except ImportError:
+        print("torch_reference.py: --eval-safetensors needs the safetensors package "
+              "(/usr/bin/python3 -m pip install --break-system-packages safetensors)", file=sys.stderr)
+        return 2
+    path = a.eval_safetensors
+    testset = a.testset or (path[:-len(".safetensors")] if path.endswith(".safetensors") else path) \
+        + ".testset.safetensors"
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    with safe_open(path, framework="pt") as f:
+        meta = f.metadata() or {}
+    model = UNet()
+    missing, unexpected = model.load_state_dict(load_file(path), strict=False)
+    # ember's BatchNorm keeps no num_batches_tracked (used by PyTorch only when momentum=None).
+    bad = [k for k in missing if not k.endswith(".num_batches_tracked")]
+    if bad or unexpected:
+        print("torch_reference.py: %s does not fit the U-Net: missing %s, unexpected %s"
+              % (path, bad, unexpected), file=sys.stderr)
+        return 1
+    model.eval()
+    ts = load_file(testset)
+    x, noise = ts["x"], ts["noise"]
+    n = x.shape[0]
+
+    def score(xs):
+        se = se_noisy = 0.0
+        with torch.no_grad():
+            for j in range(0, n, 1000):
+                xb, nb = xs[j:j + 1000], noise[j:j + 1000]
+                noisy = xb * 0.5 + nb * 0.5
+                se += F.mse_loss(model(noisy), xb).item() * xb.numel()
+                se_noisy += F.mse_loss(noisy, xb).item() * xb.numel()
+        return se / xs.numel(), se_noisy / xs.numel()
+
+    mse, noisy_mse = score(x)
+    rec = {"bench": "eval_safetensors", "impl": "torch", "torch": torch.__version__,
+           "model": path, "testset": testset, "images": n, "torch_test_mse": mse,
+           "torch_noisy_mse": noisy_mse,
+           "ember_test_mse": float(meta["ember_test_mse"]) if "ember_test_mse" in meta else None,
+           "ember_noisy_mse": float(meta["ember_noisy_mse"]) if "ember_noisy_mse" in meta else None,
+           "noise_mean": noise.mean().item(), "noise_std": noise.std().item()}
+    # Independent check of the exported images: FashionMNIST's test file through PyTorch.
+    data_dir = a.data or os.environ.get("EMBER_DATA") or "/usr/share/datasets/fashion-mnist"
+    idx = os.path.join(data_dir, "t10k-images-idx3-ubyte.gz")
+    if os.path.exists(idx):
+        import gzip
+        raw = gzip.open(idx, "rb").read()
+        cnt, rows, cols = (int.from_bytes(raw[i:i + 4], "big") for i in (4, 8, 12))
+        im = torch.frombuffer(bytearray(raw[16:]), dtype=torch.uint8).reshape(cnt, 1, rows, cols)
+        ref = F.interpolate(im.float() / 255, size=(IMG, IMG), mode="bilinear",
+                            align_corners=False, antialias=True) * 2 - 1
+        if ref.shape == x.shape:
+            rec["x_max_abs_diff_vs_torch_preprocessing"] = (ref - x).abs().max().item()
+            rec["torch_test_mse_torch_x"] = score(ref)[0]
+    print("PyTorch %s on ember's exported U-Net (%s), %d test images:" % (torch.__version__, path, n))
+    print("  test MSE         PyTorch %.9g   ember %s" % (mse, meta.get("ember_test_mse", "?")))
+    print("  noisy-input MSE  PyTorch %.9g   ember %s" % (noisy_mse, meta.get("ember_noisy_mse", "?")))
+    if rec["ember_test_mse"]:
+        rec["rel_diff"] = abs(mse - rec["ember_test_mse"]) / rec["ember_test_mse"]
+        print("  relative difference %.2e" % rec["rel_diff"])
+    if rec.get("x_max_abs_diff_vs_torch_preprocessing") is not None:
+        print("  exported x vs PyTorch's own preprocessing of %s: max |diff| %.3g;"
+              " test MSE with PyTorch's x %.9g"
+              % (idx, rec["x_max_abs_diff_vs_torch_preprocessing"], rec["torch_test_mse_torch_x"]))
+    Out(a.json).emit(rec)
+    return 0
+
+
 def int_list(s):
     return [int(v) for v in s.split(",") if v]
 
@@ -339,7 +420,13 @@ def main():
     ap.add_argument("--no-graph", action="store_true", help="CUDA: skip the CUDA-graph train step")
     ap.add_argument("--tiny", action="store_true", help="a few iterations at batch 4")
     ap.add_argument("--tf32", action="store_true", help="allow TF32 in cuDNN and cuBLAS")
+    ap.add_argument("--eval-safetensors", default="", metavar="MODEL",
+                    help="score ember's exported U-Net (fashion-denoise --export-safetensors) and exit")
+    ap.add_argument("--testset", default="", help="its test inputs (default MODEL.testset.safetensors)")
+    ap.add_argument("--data", default="", help="FashionMNIST directory for the preprocessing check")
     a = ap.parse_args()
+    if a.eval_safetensors:
+        return eval_safetensors(a)
     dev = a.device
     cuda = dev == "cuda"
     if cuda and not torch.cuda.is_available():

@@ -40,6 +40,7 @@
 
 #include "../common/draw.hpp"
 #include "../common/training_guard.hpp"
+#include "export.hpp"
 #include "layout.hpp"
 
 namespace {
@@ -77,6 +78,8 @@ const char* kUsage =
     "  --eval CKPT             only score a checkpoint (test MSE) and draw the PNGs\n"
     "  --test-limit N          score only the first N test images (default: all 10,000; for\n"
     "                          quick checks, e.g. the CUDA build under the host emulation)\n"
+    "  --export-safetensors F  also write the final model to F (.safetensors, PyTorch names)\n"
+    "                          and its test inputs to F's .testset.safetensors\n"
     "  --log-every N           when stdout is not a terminal, print progress every N steps\n"
     "                          (default 100)\n"
     "  --help                  show this message\n"
@@ -111,6 +114,7 @@ struct Options {
   std::string out = "fashion-denoise-out";
   bool train_on_all = false;
   std::string resume, eval;
+  std::string export_st;  // --export-safetensors
   int64_t log_every = 100;
   int64_t test_limit = 0;  // 0: the whole test set
   int64_t checkpoint_every = 200;  // 0: only after each epoch
@@ -210,6 +214,9 @@ Options parse_args(int argc, char** argv) {
       if (o.eval.empty()) throw UsageError("--eval needs a checkpoint file");
     } else if (flag == "--test-limit") {
       o.test_limit = parse_int(flag, need(), 1, int64_t(1) << 40);
+    } else if (flag == "--export-safetensors") {
+      o.export_st = need();
+      if (o.export_st.empty()) throw UsageError("--export-safetensors needs a file name");
     } else if (flag == "--log-every") {
       o.log_every = parse_int(flag, need(), 1, int64_t(1) << 40);
     } else if (flag == "--checkpoint-every") {
@@ -740,6 +747,8 @@ int run_eval(const Options& o, Device dev) {
   if (meta.count("seed")) seed = std::strtoull(meta["seed"].c_str(), nullptr, 10);
   draw_pictures(model, ts, seed, dev, o.out, std::strtoll(meta["step"].c_str(), nullptr, 10),
                 s.test_mse);
+  if (!o.export_st.empty())
+    fd::export_safetensors(o.export_st, model, ts.x, ts.noise, s.test_mse, s.noisy_mse);
   std::printf("wrote %s and %s in %s (%.1f s total)\n", fd::kDenoiseGrid, fd::kFromNoise,
               o.out.c_str(), seconds_since(t_start));
   return 0;
@@ -1069,6 +1078,9 @@ int run_train(Options o, Device dev) {
     history.push_back(r);
   }
   draw_pictures(*model, ts, o.seed, dev, o.out, step, history.back().test_mse);
+  if (!o.export_st.empty())
+    fd::export_safetensors(o.export_st, *model, ts.x, ts.noise, history.back().test_mse,
+                           history.back().noisy_mse);
   checkpoint_now(step, false);
   write_summary(step, true);
   const double total_s = seconds_since(t_start);

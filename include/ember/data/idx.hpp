@@ -30,15 +30,16 @@
 #include <sys/stat.h>
 #include <vector>
 
+#include "../core/error.hpp"
 #include "../io/atomic_file.hpp"
 #include "../io/deflate.hpp"
 
 namespace ember::data {
 
-// Thrown for every data-loading problem. Derives from std::runtime_error.
-class DataError : public std::runtime_error {
+// Thrown for every data-loading problem. Derives from ember::Error (a std::runtime_error).
+class DataError : public Error {
  public:
-  explicit DataError(const std::string& msg) : std::runtime_error(msg) {}
+  explicit DataError(const std::string& msg) : Error(msg) {}
 };
 
 struct IdxImages {
@@ -86,22 +87,9 @@ inline uint32_t read_be32(const uint8_t* p) {
 // 47 MB uncompressed), so a damaged .gz cannot make us allocate without bound.
 constexpr uint64_t kMaxIdxBytes = uint64_t(1) << 32;
 
-// Reads the whole file into memory; gunzips it when it starts with the gzip magic 1F 8B.
-// Throws DataError if the file is missing, unreadable, or not a valid gzip stream (a truncated
-// .gz is reported as such).
-inline std::vector<uint8_t> read_gz_all(const std::string& path) {
-  struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) {
-    int e = errno;
-    idx_fail(path, std::string("cannot open file: ") + std::strerror(e));
-  }
-  if (S_ISDIR(st.st_mode)) idx_fail(path, "is a directory, expected an IDX file");
-  std::vector<uint8_t> raw;
-  try {
-    raw = io::read_file(path);
-  } catch (const std::runtime_error& e) {
-    idx_fail(path, e.what());
-  }
+// Returns `raw` gunzipped when it starts with the gzip magic 1F 8B, else `raw` itself.
+// Throws DataError naming `path` if it is not a valid gzip stream.
+inline std::vector<uint8_t> gunzip_if_gz(std::vector<uint8_t> raw, const std::string& path) {
   if (raw.size() < 2 || raw[0] != 0x1F || raw[1] != 0x8B) {  // not gzip
     const bool gz_name = path.size() > 3 && path.compare(path.size() - 3, 3, ".gz") == 0;
     const bool idx_like = raw.size() >= 3 && raw[0] == 0 && raw[1] == 0 && raw[2] == 0x08;
@@ -128,6 +116,25 @@ inline std::vector<uint8_t> read_gz_all(const std::string& path) {
   }
 }
 
+// Reads the whole file into memory; gunzips it when it starts with the gzip magic 1F 8B.
+// Throws DataError if the file is missing, unreadable, or not a valid gzip stream (a truncated
+// .gz is reported as such).
+inline std::vector<uint8_t> read_gz_all(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    int e = errno;
+    idx_fail(path, std::string("cannot open file: ") + std::strerror(e));
+  }
+  if (S_ISDIR(st.st_mode)) idx_fail(path, "is a directory, expected an IDX file");
+  std::vector<uint8_t> raw;
+  try {
+    raw = io::read_file(path);
+  } catch (const std::runtime_error& e) {
+    idx_fail(path, e.what());
+  }
+  return gunzip_if_gz(std::move(raw), path);
+}
+
 inline std::string magic_hint(uint32_t magic) {
   if (magic == 2051) return " (this is an IDX image file; expected labels)";
   if (magic == 2049) return " (this is an IDX label file; expected images)";
@@ -141,9 +148,10 @@ constexpr int kMaxIdxSide = 1 << 15;
 
 }  // namespace detail
 
-inline IdxImages read_idx_images(const std::string& path) {
-  using detail::idx_fail;
-  std::vector<uint8_t> raw = detail::read_gz_all(path);
+namespace detail {
+
+// Parses decompressed IDX image bytes; `path` names them in errors.
+inline IdxImages idx_images_from(const std::vector<uint8_t>& raw, const std::string& path) {
   if (raw.size() < 4)
     idx_fail(path, "truncated: expected a 16-byte IDX image header, got " + std::to_string(raw.size()) +
                        " bytes");
@@ -179,9 +187,8 @@ inline IdxImages read_idx_images(const std::string& path) {
   return out;
 }
 
-inline IdxLabels read_idx_labels(const std::string& path) {
-  using detail::idx_fail;
-  std::vector<uint8_t> raw = detail::read_gz_all(path);
+// Parses decompressed IDX label bytes; `path` names them in errors.
+inline IdxLabels idx_labels_from(const std::vector<uint8_t>& raw, const std::string& path) {
   if (raw.size() < 4)
     idx_fail(path, "truncated: expected a 8-byte IDX label header, got " + std::to_string(raw.size()) +
                        " bytes");
@@ -207,6 +214,30 @@ inline IdxLabels read_idx_labels(const std::string& path) {
   out.count = count;
   out.labels.assign(raw.begin() + 8, raw.end());
   return out;
+}
+
+}  // namespace detail
+
+inline IdxImages read_idx_images(const std::string& path) {
+  return detail::idx_images_from(detail::read_gz_all(path), path);
+}
+
+inline IdxLabels read_idx_labels(const std::string& path) {
+  return detail::idx_labels_from(detail::read_gz_all(path), path);
+}
+
+// The same readers for IDX data held in memory (gzip-compressed or plain); `name` is used in
+// errors in place of a file name.
+inline IdxImages parse_idx_images(const uint8_t* data, size_t size,
+                                  const std::string& name = "<memory>") {
+  return detail::idx_images_from(detail::gunzip_if_gz(std::vector<uint8_t>(data, data + size), name),
+                                 name);
+}
+
+inline IdxLabels parse_idx_labels(const uint8_t* data, size_t size,
+                                  const std::string& name = "<memory>") {
+  return detail::idx_labels_from(detail::gunzip_if_gz(std::vector<uint8_t>(data, data + size), name),
+                                 name);
 }
 
 namespace detail {

@@ -174,50 +174,44 @@ inline void save_checkpoint(const std::string& path, const nn::Module& module,
   }
 }
 
-/// Reads `path` into `module` (and `opt`'s state when not null, and `*meta` when not null).
-/// Every parameter and buffer of the module (and every optimizer state tensor) must be in the
-/// file with the same shape; the file must hold no other module tensors. Values are copied in
-/// place onto each tensor's device. Throws ember::Error naming the file and the problem.
-inline void load_checkpoint(const std::string& path, nn::Module& module, optim::Optimizer* opt,
+/// Reads checkpoint bytes held in memory (`name` is used in errors) into `module` (and `opt`'s
+/// state when not null, and `*meta` when not null); see load_checkpoint(path, ...) below.
+inline void load_checkpoint(const uint8_t* data, size_t size, const std::string& name,
+                            nn::Module& module, optim::Optimizer* opt,
                             std::map<std::string, std::string>* meta = nullptr) {
   using namespace detail;
-  std::vector<uint8_t> file;
-  try {
-    file = read_file(path);
-  } catch (const std::exception& e) {
-    ckpt_fail(path, std::string("cannot read: ") + e.what());
-  }
-  if (file.size() < 8 || std::memcmp(file.data(), kCheckpointMagic, 8) != 0) {
-    if (file.empty()) ckpt_fail(path, "truncated: the file is empty");
-    if (file.size() < 8 && std::memcmp(file.data(), kCheckpointMagic, file.size()) == 0)
-      ckpt_fail(path, "truncated: only " + std::to_string(file.size()) + " bytes");
+  const std::string& path = name;
+  if (size < 8 || std::memcmp(data, kCheckpointMagic, 8) != 0) {
+    if (size == 0) ckpt_fail(path, "truncated: the file is empty");
+    if (size < 8 && std::memcmp(data, kCheckpointMagic, size) == 0)
+      ckpt_fail(path, "truncated: only " + std::to_string(size) + " bytes");
     ckpt_fail(path, "not an ember checkpoint (bad magic; expected \"EMBERCKP\")");
   }
-  if (file.size() < kCheckpointHeader + 4)
-    ckpt_fail(path, "truncated: only " + std::to_string(file.size()) + " bytes, the header alone needs " +
+  if (size < kCheckpointHeader + 4)
+    ckpt_fail(path, "truncated: only " + std::to_string(size) + " bytes, the header alone needs " +
                         std::to_string(kCheckpointHeader + 4));
-  ByteReader header(file.data() + 8, kCheckpointHeader - 8, path);
+  ByteReader header(data + 8, kCheckpointHeader - 8, path);
   uint32_t version = header.u32("version");
   uint64_t payload_size = header.u64("payload size");
   if (version != kCheckpointVersion)
     ckpt_fail(path, "unsupported format version " + std::to_string(version) + " (this build reads " +
                         std::to_string(kCheckpointVersion) + ")");
   const uint64_t expected = uint64_t(kCheckpointHeader) + payload_size + 4;
-  if (payload_size > file.size() || uint64_t(file.size()) < expected)
-    ckpt_fail(path, "truncated: the file has " + std::to_string(file.size()) +
+  if (payload_size > size || uint64_t(size) < expected)
+    ckpt_fail(path, "truncated: the file has " + std::to_string(size) +
                         " bytes but its header declares " + std::to_string(expected) +
                         " (an interrupted copy?)");
-  if (uint64_t(file.size()) > expected)
-    ckpt_fail(path, "corrupt: the file has " + std::to_string(file.size()) +
+  if (uint64_t(size) > expected)
+    ckpt_fail(path, "corrupt: the file has " + std::to_string(size) +
                         " bytes but its header declares " + std::to_string(expected) +
                         " (trailing bytes)");
-  const size_t body = file.size() - 4;
-  ByteReader tail(file.data() + body, 4, path);
-  if (io::crc32(file.data(), body) != tail.u32("crc"))
+  const size_t body = size - 4;
+  ByteReader tail(data + body, 4, path);
+  if (io::crc32(data, body) != tail.u32("crc"))
     ckpt_fail(path, "checksum mismatch (the file is corrupt)");
 
   // ---- parse ----
-  ByteReader r(file.data() + kCheckpointHeader, size_t(payload_size), path);
+  ByteReader r(data + kCheckpointHeader, size_t(payload_size), path);
   std::map<std::string, std::string> stored_meta;
   uint32_t nmeta = r.u32("metadata count");
   for (uint32_t i = 0; i < nmeta; ++i) {
@@ -290,6 +284,21 @@ inline void load_checkpoint(const std::string& path, nn::Module& module, optim::
     ember::detail::copy_(host, t);
   }
   if (meta != nullptr) *meta = std::move(stored_meta);
+}
+
+/// Reads `path` into `module` (and `opt`'s state when not null, and `*meta` when not null).
+/// Every parameter and buffer of the module (and every optimizer state tensor) must be in the
+/// file with the same shape; the file must hold no other module tensors. Values are copied in
+/// place onto each tensor's device. Throws ember::Error naming the file and the problem.
+inline void load_checkpoint(const std::string& path, nn::Module& module, optim::Optimizer* opt,
+                            std::map<std::string, std::string>* meta = nullptr) {
+  std::vector<uint8_t> file;
+  try {
+    file = read_file(path);
+  } catch (const std::exception& e) {
+    detail::ckpt_fail(path, std::string("cannot read: ") + e.what());
+  }
+  load_checkpoint(file.data(), file.size(), path, module, opt, meta);
 }
 
 }  // namespace ember::io

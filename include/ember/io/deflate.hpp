@@ -20,7 +20,7 @@
 // lengths, Huffman code sets (over-subscribed or incomplete sets are rejected, except for the
 // single-code case RFC 1951 permits for distances), symbol ranges, distances reaching before
 // the start of the output, header fields and trailers (CRC-32, Adler-32, ISIZE), truncated input
-// and trailing garbage. Every problem throws DeflateError (a std::runtime_error) saying what is
+// and trailing garbage. Every problem throws DeflateError (an ember::Error) saying what is
 // wrong; callers add the file name. `max_output` bounds the decompressed size, so a corrupt or
 // hostile stream cannot make the decoder allocate more than the caller allows.
 //
@@ -43,17 +43,19 @@
 #include <string>
 #include <vector>
 
+#include "../core/error.hpp"
+
 namespace ember::io {
 
-// Thrown for every malformed, truncated or oversized compressed stream.
-class DeflateError : public std::runtime_error {
+// Thrown for every malformed, truncated or oversized compressed stream (an ember::Error).
+class DeflateError : public Error {
  public:
   enum class Kind {
     kCorrupt,      // invalid data (bad header, bad code, checksum mismatch, trailing garbage...)
     kTruncated,    // the input ends before the stream does
     kOutputLimit,  // the decompressed data would exceed the caller's max_output
   };
-  DeflateError(Kind kind, const std::string& msg) : std::runtime_error(msg), kind_(kind) {}
+  DeflateError(Kind kind, const std::string& msg) : Error(msg), kind_(kind) {}
   Kind kind() const noexcept { return kind_; }
 
  private:

@@ -9,7 +9,7 @@
 // read_png_gray reads 8-bit grayscale, non-interlaced PNGs as written by this library or by
 // other encoders (all five scanline filters are supported; ancillary chunks are skipped). Any
 // other PNG (colour, 16-bit, palette, interlaced), a bad signature, a bad CRC or truncated data
-// throws std::runtime_error naming the file and the problem.
+// throws ember::Error (a std::runtime_error) naming the file and the problem.
 //
 // make_grid tiles float images into one gray image for writing with write_png_gray.
 #pragma once
@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "../core/error.hpp"
 #include "atomic_file.hpp"
 #include "deflate.hpp"
 
@@ -54,7 +55,7 @@ inline void put_png_chunk(std::vector<uint8_t>& out, const char type[4], const u
 }
 
 [[noreturn]] inline void png_fail(const std::string& path, const std::string& what) {
-  throw std::runtime_error("ember::io: PNG '" + path + "': " + what);
+  throw Error("ember::io: PNG '" + path + "': " + what);
 }
 
 inline int paeth(int a, int b, int c) {
