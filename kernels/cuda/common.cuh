@@ -132,13 +132,16 @@ inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 /// True when EMBER_CUDA_SYNC_LAUNCHES=1: every launch is followed by a synchronisation and a
 /// check that names the kernel (read once).
-inline bool sync_launches() {
-  static const bool on = [] {
+inline std::atomic<bool>& sync_launches_flag() {
+  static std::atomic<bool> on{[] {
     const char* e = std::getenv("EMBER_CUDA_SYNC_LAUNCHES");
     return e != nullptr && std::strcmp(e, "0") != 0 && *e != '\0';
-  }();
+  }()};
   return on;
 }
+inline bool sync_launches() { return sync_launches_flag().load(std::memory_order_relaxed); }
+/// Turns the per-launch synchronisation on or off in code (the environment sets the default).
+inline void set_sync_launches(bool on) { sync_launches_flag().store(on); }
 
 /// Launches kernel<<<grid, block, smem, stream>>>(args...) and checks the launch; `op` is the
 /// ember operation and `kernel_name` the kernel, both named by any error.

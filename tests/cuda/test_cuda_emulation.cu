@@ -41,7 +41,6 @@ namespace ig = ember::cuda::igemm;
 namespace {
 
 constexpr double kGemmR = 1e-4, kGemmS = 2e-5;
-constexpr double kBnR = 1e-4, kBnS = 1e-5;
 
 std::vector<float> nan_vec(int64_t n) { return std::vector<float>(static_cast<size_t>(n), NAN); }
 

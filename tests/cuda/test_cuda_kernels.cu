@@ -989,6 +989,76 @@ TEST_CASE("cuda caching allocator makes no cudaMalloc in steady state", "[cuda][
   CHECK(A.raw_malloc_count() > mallocs);
 }
 
+TEST_CASE("cuda allocator exact mode: one cudaMalloc per request, released at once",
+          "[cuda][allocator]") {
+  EMBER_SKIP_IF_NO_GPU();
+  ecu::CachingScope exact(false);
+  ecu::CachingAllocator& A = ecu::allocator();
+  CHECK_FALSE(A.caching());
+  CHECK(A.bytes_cached() == 0);
+  const uint64_t m0 = A.raw_malloc_count(), in0 = A.bytes_in_use();
+  void* p = A.allocate(1000);
+  CHECK(A.raw_malloc_count() == m0 + 1);
+  CHECK(A.bytes_in_use() == in0 + 1000);  // exactly what was asked, not a 1024-byte class
+  A.deallocate(p);
+  CHECK(A.bytes_in_use() == in0);
+  CHECK(A.bytes_cached() == 0);
+  void* q = A.allocate(1000);
+  CHECK(A.raw_malloc_count() == m0 + 2);  // the first block was released, not cached
+  A.deallocate(q);
+  {
+    ecu::CachingScope caching(true);  // and back: a freed block is cached and reused
+    void* r = A.allocate(1000);
+    A.deallocate(r);
+    const uint64_t m1 = A.raw_malloc_count();
+    void* t = A.allocate(900);  // same 1024-byte class
+    CHECK(A.raw_malloc_count() == m1);
+    CHECK(t == r);
+    A.deallocate(t);
+  }
+  CHECK(A.bytes_cached() == 0);  // leaving the scope released the cache
+}
+
+TEST_CASE("cuda memcpy_h2d: the host buffer may be reused or freed as soon as it returns",
+          "[cuda][backend]") {
+  EMBER_SKIP_IF_NO_GPU();
+  const ember::detail::CudaBackend* b = ember::detail::cuda_backend();
+  REQUIRE(b != nullptr);
+  const int64_t n = 1 << 16;
+  const std::vector<float> want = random_vec(n, 1301);
+  float* d = static_cast<float*>(b->malloc(sizeof(float) * n));
+  float* pinned = nullptr;
+  EMBER_CUDA_CHECK(cudaMallocHost(reinterpret_cast<void**>(&pinned), sizeof(float) * n), "test");
+  for (bool page_locked : {false, true}) {
+    INFO((page_locked ? "page-locked source" : "pageable source"));
+    auto* heap = new std::vector<float>(want);
+    float* src = page_locked ? pinned : heap->data();
+    if (page_locked) std::copy(want.begin(), want.end(), pinned);
+    b->memcpy_h2d(d, src, sizeof(float) * n);
+    std::fill(src, src + n, -7.0f);  // overwritten at once ...
+    delete heap;                     // ... and (pageable) freed
+    std::vector<float> got(static_cast<size_t>(n));
+    b->memcpy_d2h(got.data(), d, sizeof(float) * n);
+    CHECK(bitwise_equal(got, want));
+  }
+  EMBER_CUDA_CHECK(cudaFreeHost(pinned), "test");
+  b->free(d);
+}
+
+TEST_CASE("cuda: EMBER_CUDA_SYNC_LAUNCHES synchronises after every launch", "[cuda][error]") {
+  EMBER_SKIP_IF_NO_GPU();
+  const bool before = ecu::sync_launches();
+  ecu::set_sync_launches(true);
+  CHECK(ecu::sync_launches());
+  const int64_t n = 4099;
+  DevBuf<float> y(n);
+  ecu::fill(n, 1.5f, y.get(), stream());
+  const std::vector<float> h = y.download();
+  CHECK(h.front() == 1.5f);
+  CHECK(h.back() == 1.5f);
+  ecu::set_sync_launches(before);
+}
+
 // Tagged [oom]: the failing cudaMalloc is reported by compute-sanitizer as an API error, so the
 // sanitizer runs must exclude it (~[oom]).
 TEST_CASE("cuda allocator throws on an absurd size and stays usable", "[cuda][allocator][oom]") {
