@@ -28,17 +28,33 @@ cmake --build "$build" -j "$(nproc)" "${targets[@]}"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0"
 failed=()
-printf '\n%-12s %8s %14s %10s %s\n' reader seconds executions exec/s result
-summary=""
-for r in "${readers[@]}"; do
-  work="$build/corpus-work/$r"
-  art="$build/artifacts/$r"
-  log="$build/fuzz-$r.log"
+# The harnesses run side by side, as many at once as there are cores; each has its own time.
+jobs_max=$(nproc)
+run_one() {  # run_one READER: runs one harness, leaves its exit status in BUILD/fuzz-READER.rc
+  local r=$1 work="$build/corpus-work/$1" art="$build/artifacts/$1" log="$build/fuzz-$1.log"
   mkdir -p "$work" "$art" "tests/fuzz/regressions/$r"
-  rc=0
+  local rc=0
   "$build/tests/fuzz/fuzz_$r" -max_total_time="$secs" -rss_limit_mb=2048 -timeout=20 \
     -print_final_stats=1 -artifact_prefix="$art/" "$work" "tests/fuzz/corpus/$r" \
     "tests/fuzz/regressions/$r" >"$log" 2>&1 || rc=$?
+  echo "$rc" >"$build/fuzz-$r.rc"
+}
+running=0
+for r in "${readers[@]}"; do
+  run_one "$r" &
+  running=$((running + 1))
+  if [ "$running" -ge "$jobs_max" ]; then
+    wait -n || true
+    running=$((running - 1))
+  fi
+done
+wait || true
+printf '\n%-12s %8s %14s %10s %s\n' reader seconds executions exec/s result
+summary=""
+for r in "${readers[@]}"; do
+  log="$build/fuzz-$r.log"
+  art="$build/artifacts/$r"
+  rc=$(cat "$build/fuzz-$r.rc" 2>/dev/null || echo 99)
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
   rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
   result="ok"
