@@ -22,6 +22,7 @@
 #include "core/generator.hpp"
 #include "core/shape.hpp"
 #include "core/storage.hpp"
+#include "core/threads.hpp"
 
 namespace ember {
 
