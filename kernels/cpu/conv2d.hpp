@@ -116,6 +116,18 @@ inline void col2im(const Conv2dShape& s, const float* col, float* x) {
   }
 }
 
+/// dw[i] += extra[p * wsz + i] for p = 0, 1, ..., count - 1 in that order (each element's sum
+/// order is fixed, so the result does not depend on how the elements are spread over threads).
+inline void add_partials(float* dw, const float* extra, int count, int64_t wsz) {
+  if (count <= 0) return;
+  parallel_for(wsz, int64_t(1) << 14, [&](int64_t b, int64_t e) {
+    for (int p = 0; p < count; ++p) {
+      const float* q = extra + p * wsz;
+      for (int64_t i = b; i < e; ++i) dw[i] += q[i];
+    }
+  });
+}
+
 /// Adds b[k] to every element of channel k of an (N, K, P) tensor.
 inline void add_channel_bias(int N, int K, int64_t P, const float* b, float* y) {
   if (!b) return;
@@ -205,10 +217,7 @@ inline void generic_backward_weight(const Conv2dShape& s, const float* x, const 
       if (n1 == n0) std::fill(acc, acc + wsz, 0.f);
     }
   });
-  for (int ch = 1; ch < chunks; ++ch) {
-    const float* p = partial + (ch - 1) * wsz;
-    for (int64_t i = 0; i < wsz; ++i) dw[i] += p[i];
-  }
+  add_partials(dw, partial, chunks - 1, wsz);
 }
 
 
@@ -680,10 +689,7 @@ inline void implicit_weight_grad(const ImplicitConfig& cfg, int M, int Kd, const
     }
   });
   std::memcpy(dw, partial, sizeof(float) * wsz);
-  for (int p = 1; p < parts; ++p) {
-    const float* q = partial + p * wsz;
-    for (int64_t i = 0; i < wsz; ++i) dw[i] += q[i];
-  }
+  add_partials(dw, partial + wsz, parts - 1, wsz);
 }
 
 /// Geometry of the planar layout for a stride-1 pass with input h x w, padding (ph, pw), kernel
@@ -1017,8 +1023,9 @@ __attribute__((target("avx512f"))) inline void dense_shift_copy(int G, const uin
 
 /// dw (K, C, 3, 3) = sum over images and pixels of dy[n][k][p] * tap (c, r, q) of x at p.
 /// The batch is cut into contiguous image ranges (reduction_pieces: at least one chunk of NB
-/// images each, fixed by the shape, not the thread count), copied chunk by chunk into
-/// channel-major rows (no image-strided access); partial sums are added in range order.
+/// images each, and at least 2 ranges; fixed by the shape, not the thread count), copied chunk
+/// by chunk into channel-major rows (no image-strided access); partial sums are added in range
+/// order.
 inline void dense_weight_grad(int N, int C, int H, int W, int K, const float* x, const float* dy,
                               float* dw) {
   const int HW = H * W, G = HW / 16, Kd = C * 9;
@@ -1026,7 +1033,10 @@ inline void dense_weight_grad(int N, int C, int H, int W, int K, const float* x,
   dense_masks(H, W, mk);
   const int64_t wsz = static_cast<int64_t>(K) * Kd;
   const int NB = std::max(1, 1024 / HW);  // images per chunk: 1024 pixels (measured best)
-  const int parts = static_cast<int>(reduction_pieces(N, NB));
+  // At least two pieces when there are two images, so that small batches of small images
+  // (e.g. 32 images of 4x4, one chunk) still keep two threads busy.
+  const int parts = static_cast<int>(
+      std::max<int64_t>(reduction_pieces(N, NB), std::min<int64_t>(N, 2)));
   float* partial = detail::thread_scratch(3, static_cast<size_t>(wsz) * parts);
   const int64_t LS = static_cast<int64_t>(NB) * HW + 32;  // row stride of the chunk copy
   const int64_t xs = static_cast<int64_t>(C) * HW, ys = static_cast<int64_t>(K) * HW;
@@ -1067,10 +1077,7 @@ inline void dense_weight_grad(int N, int C, int H, int W, int K, const float* x,
       }
     }
   });
-  for (int p = 1; p < parts; ++p) {
-    const float* q = partial + p * wsz;
-    for (int64_t i = 0; i < wsz; ++i) dw[i] += q[i];
-  }
+  add_partials(dw, partial + wsz, parts - 1, wsz);
 }
 #else
 inline bool dense_ok(const Conv2dShape&) { return false; }
