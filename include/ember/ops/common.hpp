@@ -56,15 +56,12 @@ void check_kernel_sizes(
     std::initializer_list<std::pair<const char*, std::initializer_list<int64_t>>> products) {
   for (const auto& [name, factors] : products) {
     int64_t p = 1;
+    for (int64_t f : factors) p = p < 0 ? p : checked_size_mul(p, f);
+    if (p >= 0 && p <= INT_MAX) continue;
     std::string expr;
-    for (int64_t f : factors) {
-      p = p < 0 ? p : checked_size_mul(p, f);
-      expr += (expr.empty() ? "" : "*") + std::to_string(f);
-    }
-    if (p < 0 || p > INT_MAX)
-      throw Error(std::string(op) + ": " + name + " (" + expr +
-                  ") exceeds 2^31 - 1, the largest size ember's kernels index (" + context() +
-                  ")");
+    for (int64_t f : factors) expr += (expr.empty() ? "" : "*") + std::to_string(f);
+    throw Error(std::string(op) + ": " + name + " (" + expr +
+                ") exceeds 2^31 - 1, the largest size ember's kernels index (" + context() + ")");
   }
 }
 
