@@ -7,7 +7,17 @@
 // freed with its outputs. backward() visits nodes in reverse topological order, sums the
 // gradients reaching each node (a tensor used twice gets both), accumulates into the .grad of
 // leaves that require grad, and releases each node's closure and inputs unless retain_graph.
+//
+// Anomaly detection (as torch.autograd.set_detect_anomaly): while autograd::is_anomaly_enabled(),
+// every op that records a node checks its output for NaN/Inf right after its forward (error:
+// "<op> forward produced NaN in its output of shape [...]"), backward() checks the seed gradient,
+// and every node's input gradients are checked as soon as its backward returns (error: "Function
+// '<op>' backward returned NaN in its gradient for input i (shape [...])", <op> being the forward
+// op). The first offending op is named in an ember::Error. Off by default; when off the cost is
+// one relaxed atomic load and branch per recorded op and per backward node.
 #pragma once
+#include <atomic>
+#include <cmath>
 #include <functional>
 #include <string>
 #include <unordered_map>
@@ -53,7 +63,86 @@ class NoGradGuard {
 };
 using no_grad = NoGradGuard;
 
+// ---- anomaly detection ----
+namespace autograd {
 namespace detail {
+inline std::atomic<bool>& anomaly_flag() {
+  static std::atomic<bool> enabled{false};
+  return enabled;
+}
+}  // namespace detail
+
+/// Turns anomaly detection on or off for the whole process (see the file comment).
+inline void set_detect_anomaly(bool enabled) {
+  detail::anomaly_flag().store(enabled, std::memory_order_relaxed);
+}
+inline bool is_anomaly_enabled() {
+  return detail::anomaly_flag().load(std::memory_order_relaxed);
+}
+
+/// RAII: anomaly detection on (or `enabled`) for the guard's lifetime, then the previous setting.
+class DetectAnomalyGuard {
+ public:
+  explicit DetectAnomalyGuard(bool enabled = true) : prev_(is_anomaly_enabled()) {
+    set_detect_anomaly(enabled);
+  }
+  ~DetectAnomalyGuard() { set_detect_anomaly(prev_); }
+  DetectAnomalyGuard(const DetectAnomalyGuard&) = delete;
+  DetectAnomalyGuard& operator=(const DetectAnomalyGuard&) = delete;
+
+ private:
+  bool prev_;
+};
+}  // namespace autograd
+
+namespace detail {
+
+/// How many NaN and infinite values `t` holds (copied to the host for a CUDA tensor).
+struct NonFinite {
+  int64_t nan = 0, inf = 0;
+  bool any() const { return nan + inf > 0; }
+  /// "NaN", "Inf" or "NaN and Inf", then the counts: "NaN (3 NaN, 0 Inf of 64 values)".
+  std::string describe(int64_t numel) const {
+    const char* kind = nan && inf ? "NaN and Inf" : (nan ? "NaN" : "Inf");
+    return std::string(kind) + " (" + std::to_string(nan) + " NaN, " + std::to_string(inf) +
+           " Inf of " + std::to_string(numel) + " values)";
+  }
+};
+
+inline NonFinite count_non_finite(const Tensor& t) {
+  NonFinite r;
+  if (!t.defined()) return r;
+  std::vector<float> host;
+  const float* p = t.data();
+  if (t.is_cuda()) {
+    host = t.to_vector();
+    p = host.data();
+  }
+  const int64_t n = t.numel();
+  for (int64_t i = 0; i < n; ++i) {
+    if (std::isnan(p[i])) ++r.nan;
+    else if (std::isinf(p[i])) ++r.inf;
+  }
+  return r;
+}
+
+/// Anomaly mode: the forward output of `op` must be finite; names the inputs that were not.
+inline void check_forward_output(const char* op, const Tensor& out,
+                                 const std::vector<Tensor>& inputs) {
+  const NonFinite bad = count_non_finite(out);
+  if (!bad.any()) return;
+  std::string ins;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    if (!inputs[i].defined()) continue;
+    const NonFinite b = count_non_finite(inputs[i]);
+    ins += (ins.empty() ? "" : ", ") + std::string("input ") + std::to_string(i) + " " +
+           to_string(inputs[i].shape()) + (b.any() ? " holds " + b.describe(inputs[i].numel())
+                                                  : std::string(" is finite"));
+  }
+  throw Error(std::string(op) + " forward produced " + bad.describe(out.numel()) +
+              " in its output of shape " + to_string(out.shape()) + " (anomaly detection; " +
+              ins + ")");
+}
 
 /// Whether an op with these inputs must record a node.
 inline bool needs_graph(std::initializer_list<const Tensor*> inputs) {
@@ -71,6 +160,7 @@ inline void record(const char* name, Tensor& out, std::vector<Tensor> inputs,
   node->needs.resize(inputs.size());
   for (size_t i = 0; i < inputs.size(); ++i)
     node->needs[i] = inputs[i].defined() && inputs[i].requires_grad();
+  if (autograd::is_anomaly_enabled()) check_forward_output(name, out, inputs);
   node->inputs = std::move(inputs);
   node->backward = std::move(backward);
   out.impl().grad_fn = std::move(node);
@@ -100,6 +190,14 @@ inline void Tensor::backward(const Tensor& grad, bool retain_graph) const {
             " does not match the output's shape ", to_string(shape()), " on ",
             device_name(device()));
   NoGradGuard guard;
+  const bool anomaly = autograd::is_anomaly_enabled();
+  if (anomaly) {
+    const detail::NonFinite bad = detail::count_non_finite(seed);
+    if (bad.any())
+      throw Error("backward: the gradient given to backward() holds " +
+                  bad.describe(seed.numel()) + " (shape " + to_string(seed.shape()) +
+                  "; anomaly detection)");
+  }
 
   auto accumulate_leaf = [](const Tensor& leaf, const Tensor& g) {
     check_arg(g.shape() == leaf.shape(), "backward", "gradient of shape ", to_string(g.shape()),
@@ -150,6 +248,22 @@ inline void Tensor::backward(const Tensor& grad, bool retain_graph) const {
       throw Error("backward: the graph through '" + node->name +
                   "' was already released; pass retain_graph=true to backward twice");
     std::vector<Tensor> in_grads = node->backward(g, node->needs);
+    if (anomaly) {
+      for (size_t i = 0; i < in_grads.size() && i < node->needs.size(); ++i) {
+        if (!node->needs[i] || !in_grads[i].defined()) continue;
+        const detail::NonFinite bad = detail::count_non_finite(in_grads[i]);
+        if (bad.any()) {
+          const detail::NonFinite gin = detail::count_non_finite(g);
+          throw Error("Function '" + node->name + "' backward returned " +
+                      bad.describe(in_grads[i].numel()) + " in its gradient for input " +
+                      std::to_string(i) + " (shape " + to_string(in_grads[i].shape()) +
+                      "), given " +
+                      (gin.any() ? "an output gradient holding " + gin.describe(g.numel())
+                                 : std::string("a finite output gradient")) +
+                      " of shape " + to_string(g.shape()) + " (anomaly detection)");
+        }
+      }
+    }
     for (size_t i = 0; i < node->inputs.size(); ++i) {
       if (!node->needs[i] || i >= in_grads.size() || !in_grads[i].defined()) continue;
       const Tensor& in = node->inputs[i];

@@ -10,6 +10,7 @@
 #include <functional>
 #include <iomanip>
 #include <memory>
+#include <new>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -22,6 +23,7 @@
 #include "core/generator.hpp"
 #include "core/shape.hpp"
 #include "core/storage.hpp"
+#include "core/threads.hpp"
 
 namespace ember {
 
@@ -43,12 +45,26 @@ class Tensor {
   explicit Tensor(std::shared_ptr<TensorImpl> impl) : impl_(std::move(impl)) {}
 
   // ---- factories ----
-  /// Uninitialised tensor of `shape` on `device`.
-  static Tensor empty(const Shape& shape, Device device = Device::cpu) {
+  /// Uninitialised tensor of `shape` on `device`. `op` names the caller in error messages.
+  /// Sizes must be positive (std::invalid_argument); a shape whose element count or byte size
+  /// would overflow, or that needs more memory than the device has, throws ember::Error naming
+  /// the op and the shape before anything is allocated (core/shape.hpp, core/storage.hpp).
+  static Tensor empty(const Shape& shape, Device device = Device::cpu, const char* op = "empty") {
     for (int64_t d : shape)
-      check_arg(d > 0, "empty", "sizes must be positive, got shape ", to_string(shape));
+      check_arg(d > 0, op, "sizes must be positive, got shape ", to_string(shape));
+    const int64_t n = checked_numel(shape, op);
     auto impl = std::make_shared<TensorImpl>();
-    impl->storage = std::make_shared<Storage>(numel_of(shape), device);
+    try {
+      impl->storage = std::make_shared<Storage>(n, device);
+    } catch (const std::bad_alloc&) {
+      throw Error(std::string(op) + ": cannot allocate a tensor of shape " + to_string(shape) +
+                  " on " + device_name(device) + " (" + std::to_string(n) +
+                  " floats): out of memory");
+    } catch (const Error& e) {
+      throw Error(std::string(op) + ": cannot allocate a tensor of shape " + to_string(shape) +
+                  " on " + device_name(device) + " (" + std::to_string(n) + " floats): " +
+                  e.what());
+    }
     impl->shape = shape;
     return Tensor(impl);
   }
@@ -168,16 +184,22 @@ inline Tensor empty(const Shape& shape, Device device = Device::cpu) {
   return Tensor::empty(shape, device);
 }
 
-inline Tensor full(const Shape& shape, float value, Device device = Device::cpu) {
-  Tensor t = Tensor::empty(shape, device);
-  detail::fill_(t, value);
+namespace detail {
+inline Tensor full_named(const char* op, const Shape& shape, float value, Device device) {
+  Tensor t = Tensor::empty(shape, device, op);
+  fill_(t, value);
   return t;
 }
+}  // namespace detail
+
+inline Tensor full(const Shape& shape, float value, Device device = Device::cpu) {
+  return detail::full_named("full", shape, value, device);
+}
 inline Tensor zeros(const Shape& shape, Device device = Device::cpu) {
-  return full(shape, 0.0f, device);
+  return detail::full_named("zeros", shape, 0.0f, device);
 }
 inline Tensor ones(const Shape& shape, Device device = Device::cpu) {
-  return full(shape, 1.0f, device);
+  return detail::full_named("ones", shape, 1.0f, device);
 }
 inline Tensor zeros_like(const Tensor& t) { return zeros(t.shape(), t.device()); }
 inline Tensor empty_like(const Tensor& t) { return empty(t.shape(), t.device()); }
@@ -185,7 +207,7 @@ inline Tensor empty_like(const Tensor& t) { return empty(t.shape(), t.device());
 /// A tensor holding `values` (row-major) with `shape`; the counts must agree.
 inline Tensor from_vector(const std::vector<float>& values, const Shape& shape,
                           Device device = Device::cpu) {
-  Tensor t = Tensor::empty(shape, Device::cpu);
+  Tensor t = Tensor::empty(shape, Device::cpu, "from_vector");
   check_arg(static_cast<int64_t>(values.size()) == t.numel(), "from_vector", "got ",
             values.size(), " values for shape ", to_string(shape));
   std::copy(values.begin(), values.end(), t.data());
@@ -202,7 +224,7 @@ inline Tensor scalar_tensor(float value, Device device = Device::cpu) {
 
 /// Uniform numbers in [0, 1) from `gen` (the same stream on every device).
 inline Tensor rand(const Shape& shape, Generator& gen, Device device = Device::cpu) {
-  Tensor t = Tensor::empty(shape, device);
+  Tensor t = Tensor::empty(shape, device, "rand");
   kernels::PhiloxState st = gen.reserve(t.numel());
   if (t.is_cuda())
     detail::cuda("rand").rand_uniform(t.numel(), st, t.data());
@@ -212,7 +234,7 @@ inline Tensor rand(const Shape& shape, Generator& gen, Device device = Device::c
 }
 /// Standard normal numbers from `gen` (the same stream on every device).
 inline Tensor randn(const Shape& shape, Generator& gen, Device device = Device::cpu) {
-  Tensor t = Tensor::empty(shape, device);
+  Tensor t = Tensor::empty(shape, device, "randn");
   kernels::PhiloxState st = gen.reserve(t.numel());
   if (t.is_cuda())
     detail::cuda("randn").rand_normal(t.numel(), st, t.data());

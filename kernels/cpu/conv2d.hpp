@@ -23,8 +23,9 @@
 //  * anything else (and the strided weight gradient): per-image im2col + gemm.hpp, images spread
 //    over the thread pool.
 // Micro-kernels exist for AVX-512, AVX2 and portable C++, chosen like gemm.hpp (active_isa()).
-// Weight/bias gradients are reduced as per-thread partial sums added in a fixed order, so results
-// depend only on the shape and the thread count. Scratch memory is per-thread and reused between
+// Weight/bias gradients are reduced as partial sums over pieces fixed by the shape alone
+// (reduction_pieces in parallel.hpp, never the thread count), added in piece order, so results
+// are bitwise the same for any number of threads. Scratch memory is per-thread and reused between
 // calls (detail::thread_scratch), so steady-state calls do not allocate.
 #pragma once
 
@@ -115,6 +116,18 @@ inline void col2im(const Conv2dShape& s, const float* col, float* x) {
   }
 }
 
+/// dw[i] += extra[p * wsz + i] for p = 0, 1, ..., count - 1 in that order (each element's sum
+/// order is fixed, so the result does not depend on how the elements are spread over threads).
+inline void add_partials(float* dw, const float* extra, int count, int64_t wsz) {
+  if (count <= 0) return;
+  parallel_for(wsz, int64_t(1) << 14, [&](int64_t b, int64_t e) {
+    for (int p = 0; p < count; ++p) {
+      const float* q = extra + p * wsz;
+      for (int64_t i = b; i < e; ++i) dw[i] += q[i];
+    }
+  });
+}
+
 /// Adds b[k] to every element of channel k of an (N, K, P) tensor.
 inline void add_channel_bias(int N, int K, int64_t P, const float* b, float* y) {
   if (!b) return;
@@ -185,8 +198,10 @@ inline void generic_backward_weight(const Conv2dShape& s, const float* x, const 
   const int CRS = s.C * s.R * s.S;
   const int64_t xs = static_cast<int64_t>(s.C) * s.H * s.W, ys = static_cast<int64_t>(s.K) * P;
   const int64_t wsz = static_cast<int64_t>(s.K) * CRS;
-  const int chunks = std::max(1, std::min(num_threads(), s.N));
-  // Chunk 0 accumulates straight into dw, the others into partial buffers added in order.
+  // Image ranges fixed by the shape (not the thread count): one piece per image up to
+  // kReductionPieces. Chunk 0 accumulates straight into dw, the others into partial buffers added
+  // in order.
+  const int chunks = static_cast<int>(reduction_pieces(s.N, 1));
   float* partial = chunks > 1 ? detail::thread_scratch(3, static_cast<size_t>(wsz) * (chunks - 1))
                               : nullptr;
   parallel_for(chunks, 1, [&](int64_t cb, int64_t ce) {
@@ -202,10 +217,7 @@ inline void generic_backward_weight(const Conv2dShape& s, const float* x, const 
       if (n1 == n0) std::fill(acc, acc + wsz, 0.f);
     }
   });
-  for (int ch = 1; ch < chunks; ++ch) {
-    const float* p = partial + (ch - 1) * wsz;
-    for (int64_t i = 0; i < wsz; ++i) dw[i] += p[i];
-  }
+  add_partials(dw, partial, chunks - 1, wsz);
 }
 
 
@@ -638,15 +650,15 @@ inline void pack_implicit_a(int M, int Kd, int MR, WGet wget, float* dst) {
   }
 }
 
-/// dw[m][kd] = sum_j g[m*LG + j] * src[off[kd] + j] over j < Jp (multiple of 16). Threads take
-/// contiguous j ranges; their partial sums are added in thread order (deterministic).
+/// dw[m][kd] = sum_j g[m*LG + j] * src[off[kd] + j] over j < Jp (multiple of 16). The j range is
+/// cut into pieces of at least 1024 positions (reduction_pieces: fixed by Jp, not the thread
+/// count); their partial sums are added in piece order, so any thread count gives the same bits.
 inline void implicit_weight_grad(const ImplicitConfig& cfg, int M, int Kd, const float* g,
                                  int64_t LG, const int* off, const float* src, int64_t Jp,
                                  float* dw) {
   const int TM = cfg.tm, TK = cfg.tk;
   const int64_t units = Jp / 16;
-  const int parts = static_cast<int>(std::max<int64_t>(
-      1, std::min<int64_t>(ThreadPool::in_worker() ? 1 : num_threads(), units / 64)));
+  const int parts = static_cast<int>(reduction_pieces(units, 64));
   const int64_t wsz = static_cast<int64_t>(M) * Kd;
   float* partial = detail::thread_scratch(3, static_cast<size_t>(wsz) * parts);
   const int64_t JC = 1024;
@@ -677,10 +689,7 @@ inline void implicit_weight_grad(const ImplicitConfig& cfg, int M, int Kd, const
     }
   });
   std::memcpy(dw, partial, sizeof(float) * wsz);
-  for (int p = 1; p < parts; ++p) {
-    const float* q = partial + p * wsz;
-    for (int64_t i = 0; i < wsz; ++i) dw[i] += q[i];
-  }
+  add_partials(dw, partial + wsz, parts - 1, wsz);
 }
 
 /// Geometry of the planar layout for a stride-1 pass with input h x w, padding (ph, pw), kernel
@@ -1013,17 +1022,22 @@ __attribute__((target("avx512f"))) inline void dense_shift_copy(int G, const uin
 }
 
 /// dw (K, C, 3, 3) = sum over images and pixels of dy[n][k][p] * tap (c, r, q) of x at p.
-/// Threads take contiguous image ranges, copied chunk by chunk into channel-major rows (no
-/// image-strided access); partial sums are added in a fixed order.
+/// The batch is cut into contiguous image ranges (reduction_pieces: at least one chunk of NB
+/// images each, and at least 2 ranges; fixed by the shape, not the thread count), copied chunk
+/// by chunk into channel-major rows (no image-strided access); partial sums are added in range
+/// order.
 inline void dense_weight_grad(int N, int C, int H, int W, int K, const float* x, const float* dy,
                               float* dw) {
   const int HW = H * W, G = HW / 16, Kd = C * 9;
   uint16_t mk[9 * 16];
   dense_masks(H, W, mk);
   const int64_t wsz = static_cast<int64_t>(K) * Kd;
-  const int parts = std::max(1, std::min(ThreadPool::in_worker() ? 1 : num_threads(), N));
-  float* partial = detail::thread_scratch(3, static_cast<size_t>(wsz) * parts);
   const int NB = std::max(1, 1024 / HW);  // images per chunk: 1024 pixels (measured best)
+  // At least two pieces when there are two images, so that small batches of small images
+  // (e.g. 32 images of 4x4, one chunk) still keep two threads busy.
+  const int parts = static_cast<int>(
+      std::max<int64_t>(reduction_pieces(N, NB), std::min<int64_t>(N, 2)));
+  float* partial = detail::thread_scratch(3, static_cast<size_t>(wsz) * parts);
   const int64_t LS = static_cast<int64_t>(NB) * HW + 32;  // row stride of the chunk copy
   const int64_t xs = static_cast<int64_t>(C) * HW, ys = static_cast<int64_t>(K) * HW;
   parallel_for(parts, 1, [&](int64_t pb, int64_t pe) {
@@ -1063,10 +1077,7 @@ inline void dense_weight_grad(int N, int C, int H, int W, int K, const float* x,
       }
     }
   });
-  for (int p = 1; p < parts; ++p) {
-    const float* q = partial + p * wsz;
-    for (int64_t i = 0; i < wsz; ++i) dw[i] += q[i];
-  }
+  add_partials(dw, partial + wsz, parts - 1, wsz);
 }
 #else
 inline bool dense_ok(const Conv2dShape&) { return false; }

@@ -2,10 +2,17 @@
 // @brief A persistent thread pool and parallel_for used by every CPU kernel.
 //
 // The pool is created on first use with EMBER_NUM_THREADS threads (default: the hardware
-// concurrency) and lives until program exit. parallel_for splits [0, n) into at most
-// num_threads() contiguous chunks; the calling thread runs the first chunk itself. Calls made
-// from inside a worker (nested parallelism) run serially, so kernels may call each other freely.
-// Chunks are a pure function of (n, grain, num_threads), so results are deterministic.
+// concurrency) and lives until program exit; set_num_threads(n) replaces it at run time (as
+// torch.set_num_threads): later parallel regions use the new pool, a region already running
+// finishes on the old one, which is destroyed (its workers joined) when that region returns.
+// parallel_for splits [0, n) into at most num_threads() contiguous chunks; the calling thread runs
+// the first chunk itself. Calls made from inside a worker (nested parallelism) run serially, so
+// kernels may call each other freely. Chunks depend on the thread count, so a kernel whose result
+// depends on how its work is split (a reduction into per-chunk partial sums) must not split with
+// parallel_for's chunks: it cuts its work into pieces fixed by the problem size alone and runs
+// the pieces with parallel_for(pieces, 1, ...), adding their partial results in piece order
+// (conv2d.hpp's weight gradients, reduce.hpp). Every CPU result is then bitwise the same for any
+// thread count.
 #pragma once
 #include <algorithm>
 #include <atomic>
@@ -13,7 +20,10 @@
 #include <cstdint>
 #include <cstdlib>
 #include <functional>
+#include <memory>
 #include <mutex>
+#include <stdexcept>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -123,12 +133,62 @@ inline int default_num_threads() {
   return hc == 0 ? 1 : static_cast<int>(hc);
 }
 
-inline ThreadPool& thread_pool() {
-  static ThreadPool pool(default_num_threads());
-  return pool;
+namespace detail {
+
+/// The current pool, created on first use; replaced by set_num_threads.
+struct PoolSlot {
+  std::mutex mu;
+  std::shared_ptr<ThreadPool> pool;
+};
+
+inline PoolSlot& pool_slot() {
+  static PoolSlot slot;
+  return slot;
 }
 
-inline int num_threads() { return thread_pool().size(); }
+}  // namespace detail
+
+/// A reference to the current pool: it stays alive while the caller holds it, even if
+/// set_num_threads replaces the pool meanwhile.
+inline std::shared_ptr<ThreadPool> thread_pool() {
+  detail::PoolSlot& slot = detail::pool_slot();
+  std::lock_guard<std::mutex> lk(slot.mu);
+  if (!slot.pool) slot.pool = std::make_shared<ThreadPool>(default_num_threads());
+  return slot.pool;
+}
+
+/// Threads the CPU kernels use (the calling thread included).
+inline int num_threads() { return thread_pool()->size(); }
+
+/// Makes the CPU kernels use `n` threads from now on (n >= 1; the calling thread counts as one),
+/// as torch.set_num_threads. Safe to call at any time from any thread: a parallel region that
+/// is running keeps its pool until it returns. Results do not depend on the count (see above).
+inline void set_num_threads(int n) {
+  if (n < 1)
+    throw std::invalid_argument("set_num_threads: the thread count must be >= 1, got " +
+                                std::to_string(n));
+  std::shared_ptr<ThreadPool> old;
+  {
+    detail::PoolSlot& slot = detail::pool_slot();
+    std::lock_guard<std::mutex> lk(slot.mu);
+    if (slot.pool && slot.pool->size() == n) return;
+    old = std::move(slot.pool);
+    slot.pool = std::make_shared<ThreadPool>(n);
+  }
+  // `old` is released here, outside the lock: its workers are joined once no region uses it.
+}
+
+/// The most pieces a thread-count-independent reduction is cut into (see the file comment):
+/// 16 keeps 2, 4, 8 and 16 threads evenly loaded and 3 or 7 threads at >= 3/4 of that.
+constexpr int64_t kReductionPieces = 16;
+
+/// How many pieces to cut `units` of reduction work into: as many as possible up to
+/// kReductionPieces with at least `min_units` each (1 when units < 2 * min_units). A function of
+/// the problem size alone, never of the thread count.
+inline int64_t reduction_pieces(int64_t units, int64_t min_units) {
+  const int64_t p = units / std::max<int64_t>(min_units, 1);
+  return std::max<int64_t>(1, std::min<int64_t>(p, kReductionPieces));
+}
 
 /// Calls fn(begin, end) on disjoint chunks covering [0, n). Each chunk holds at least `grain`
 /// items (except when n < grain), so tiny loops stay on the calling thread.
@@ -136,9 +196,14 @@ template <class F>
 void parallel_for(int64_t n, int64_t grain, const F& fn) {
   if (n <= 0) return;
   grain = std::max<int64_t>(grain, 1);
-  ThreadPool& pool = thread_pool();
+  if (ThreadPool::in_worker() || n <= grain) {
+    fn(int64_t(0), n);
+    return;
+  }
+  const std::shared_ptr<ThreadPool> hold = thread_pool();
+  ThreadPool& pool = *hold;
   int64_t chunks = std::min<int64_t>(pool.size(), (n + grain - 1) / grain);
-  if (chunks <= 1 || ThreadPool::in_worker()) {
+  if (chunks <= 1) {
     fn(int64_t(0), n);
     return;
   }

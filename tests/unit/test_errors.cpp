@@ -280,21 +280,21 @@ TEST_CASE("errors: views", "[errors][view]") {
 }
 
 TEST_CASE("errors: factories and values", "[errors][tensor]") {
-  // Factories go through Tensor::empty, whose message names "empty" and the requested shape.
-  expect_invalid("zeros with a zero-size dimension", "empty", {"positive", "[2, 0]"}, [] {
+  // Factories go through Tensor::empty, whose message names the factory and the requested shape.
+  expect_invalid("zeros with a zero-size dimension", "zeros", {"positive", "[2, 0]"}, [] {
     ember::zeros({2, 0});
   });
-  expect_invalid("zeros with a negative dimension", "empty", {"positive", "[-1]"},
+  expect_invalid("zeros with a negative dimension", "zeros", {"positive", "[-1]"},
                  [] { ember::zeros({-1}); });
-  expect_invalid("ones with a negative dimension", "empty", {"[3, -2]"}, [] {
+  expect_invalid("ones with a negative dimension", "ones", {"[3, -2]"}, [] {
     ember::ones({3, -2});
   });
-  expect_invalid("full with a zero-size dimension", "empty", {"[0]"},
+  expect_invalid("full with a zero-size dimension", "full", {"[0]"},
                  [] { ember::full({0}, 1.0f); });
   expect_invalid("from_vector count mismatch", "from_vector", {"5 values", "[2, 3]"}, [] {
     ember::from_vector({1, 2, 3, 4, 5}, {2, 3});
   });
-  expect_invalid("from_vector of nothing", "empty", {"[0]"},
+  expect_invalid("from_vector of nothing", "from_vector", {"[0]"},
                  [] { ember::from_vector(std::vector<float>{}); });
   expect_invalid("item() on a multi-element tensor", "item", {"[2, 3]"}, [] {
     (void)t({2, 3}).item();

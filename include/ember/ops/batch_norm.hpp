@@ -30,6 +30,10 @@ inline Tensor batch_norm2d(const Tensor& x, const Tensor& weight, const Tensor& 
   check_arg(running_mean.defined() == running_var.defined(), op,
             "give both running_mean and running_var or neither");
   check_arg(training || running_mean.defined(), op, "eval mode needs running statistics");
+  detail::check_kernel_sizes(op, [&] { return detail::describe(all); },
+                             {{"batch", {x.size(0)}},
+                              {"channels", {C}},
+                              {"positions per channel", {x.numel() / (x.size(0) * C)}}});
   kernels::BatchNormShape s{int(x.size(0)), int(C), int(x.numel() / (x.size(0) * C))};
   check_arg(!training || int64_t(s.N) * s.HW > 1, op,
             "expected more than 1 value per channel when training, got input ",

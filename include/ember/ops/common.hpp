@@ -1,8 +1,10 @@
 // @file include/ember/ops/common.hpp
 // @brief What every op shares: device/shape checks and the one-line backend dispatch.
 #pragma once
+#include <climits>
 #include <initializer_list>
 #include <string>
+#include <utility>
 
 #include "../tensor.hpp"
 
@@ -41,6 +43,25 @@ inline void check_tensors(const char* op,
     else
       check_arg(t->device() == first->device(), op, "tensors are on different devices (",
                 describe(ts), ")");
+  }
+}
+
+/// The kernels (CPU and CUDA) take sizes as 32-bit ints: each named product of sizes must be at
+/// most INT_MAX, or ember::Error("<op>: <name> ... exceeds 2^31 - 1 ... (<context()>)") is thrown
+/// before anything is allocated. Products are formed with checked_size_mul (no overflow); the
+/// message is only built on failure.
+template <class Context>  // Context: a callable returning the shapes as a string
+void check_kernel_sizes(
+    const char* op, const Context& context,
+    std::initializer_list<std::pair<const char*, std::initializer_list<int64_t>>> products) {
+  for (const auto& [name, factors] : products) {
+    int64_t p = 1;
+    for (int64_t f : factors) p = p < 0 ? p : checked_size_mul(p, f);
+    if (p >= 0 && p <= INT_MAX) continue;
+    std::string expr;
+    for (int64_t f : factors) expr += (expr.empty() ? "" : "*") + std::to_string(f);
+    throw Error(std::string(op) + ": " + name + " (" + expr +
+                ") exceeds 2^31 - 1, the largest size ember's kernels index (" + context() + ")");
   }
 }
 

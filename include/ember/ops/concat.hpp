@@ -21,27 +21,34 @@ inline Tensor cat(const std::vector<Tensor>& xs, int64_t dim = 0) {
                         : std::string("undefined"));
     return s;
   };
-  for (const Tensor& t : xs) check_arg(t.defined(), op, "undefined tensor among ", shapes());
+  // The shapes are listed only when a check fails (building the list is O(#tensors)).
+  for (const Tensor& t : xs)
+    if (!t.defined()) check_arg(false, op, "undefined tensor among ", shapes());
   const Tensor& first = xs[0];
   int d = normalize_dim(dim, first.dim());
-  check_arg(d >= 0, op, "dim ", dim, " out of range for tensors ", shapes());
+  if (d < 0) check_arg(false, op, "dim ", dim, " out of range for tensors ", shapes());
   Shape out_shape = first.shape();
   out_shape[d] = 0;
   for (const Tensor& t : xs) {
-    check_arg(t.numel() > 0, op, "empty tensor among ", shapes());
-    check_arg(t.device() == first.device(), op, "tensors are on different devices: ", shapes());
-    check_arg(t.dim() == first.dim(), op, "tensors have different ranks: ", shapes());
+    if (t.numel() <= 0) check_arg(false, op, "empty tensor among ", shapes());
+    if (t.device() != first.device())
+      check_arg(false, op, "tensors are on different devices: ", shapes());
+    if (t.dim() != first.dim()) check_arg(false, op, "tensors have different ranks: ", shapes());
     for (int64_t i = 0; i < t.dim(); ++i)
-      check_arg(i == d || t.size(i) == first.size(i), op, "sizes differ outside dim ", d, ": ",
-                shapes());
-    out_shape[d] += t.size(d);
+      if (i != d && t.size(i) != first.size(i))
+        check_arg(false, op, "sizes differ outside dim ", d, ": ", shapes());
+    out_shape[d] = checked_size_add(out_shape[d], t.size(d));
+    if (out_shape[d] < 0)
+      throw Error(std::string(op) + ": the concatenated size along dim " + std::to_string(d) +
+                  " overflows (tensors " + shapes() + ")");
   }
+  checked_numel(out_shape, op);  // before the block products below
   int64_t outer = 1, inner = 1;
   for (int i = 0; i < d; ++i) outer *= out_shape[i];
   for (int64_t i = d + 1; i < first.dim(); ++i) inner *= out_shape[i];
   const int64_t dst_block = out_shape[d] * inner;
 
-  Tensor y = empty(out_shape, first.device());
+  Tensor y = Tensor::empty(out_shape, first.device(), op);
   int64_t offset = 0;
   std::vector<int64_t> blocks;
   for (const Tensor& t : xs) {

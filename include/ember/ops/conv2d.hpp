@@ -25,16 +25,32 @@ inline Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias =
             "bias must be 1-D with ", weight.size(0), " elements: ", detail::describe(all));
   check_arg(stride >= 1 && padding >= 0, op, "stride ", stride, " must be >= 1 and padding ",
             padding, " >= 0: ", detail::describe(all));
+  // Size arithmetic in int64 (no overflow: each size is <= 2^61 and padding < 2^31).
+  const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
+  const int64_t K = weight.size(0), R = weight.size(2), S = weight.size(3);
+  const int64_t Hp = H + 2 * int64_t(padding), Wp = W + 2 * int64_t(padding);
+  check_arg(Hp >= R && Wp >= S, op, "kernel larger than the padded input (padding ", padding,
+            "): ", detail::describe(all));
+  const int64_t OH = (Hp - R) / stride + 1, OW = (Wp - S) / stride + 1;
+  auto context = [&] {
+    return detail::describe(all) + ", stride " + std::to_string(stride) + ", padding " +
+           std::to_string(padding);
+  };
+  detail::check_kernel_sizes(op, context,
+                             {{"batch", {N}},
+                              {"padded input height", {Hp}},
+                              {"padded input width", {Wp}},
+                              {"one input image", {C, H, W}},
+                              {"one output image", {K, OH, OW}},
+                              {"one image's im2col matrix", {C, R, S, OH, OW}},
+                              {"weight", {K, C, R, S}}});
   kernels::Conv2dShape s{};
-  s.N = int(x.size(0)), s.C = int(x.size(1)), s.H = int(x.size(2)), s.W = int(x.size(3));
-  s.K = int(weight.size(0)), s.R = int(weight.size(2)), s.S = int(weight.size(3));
+  s.N = int(N), s.C = int(C), s.H = int(H), s.W = int(W);
+  s.K = int(K), s.R = int(R), s.S = int(S);
   s.stride = stride, s.pad = padding;
-  check_arg(s.H + 2 * padding >= s.R && s.W + 2 * padding >= s.S, op,
-            "kernel larger than the padded input (padding ", padding, "): ", detail::describe(all));
-  s.OH = (s.H + 2 * padding - s.R) / stride + 1;
-  s.OW = (s.W + 2 * padding - s.S) / stride + 1;
+  s.OH = int(OH), s.OW = int(OW);
 
-  Tensor y = empty(Shape{s.N, s.K, s.OH, s.OW}, x.device());
+  Tensor y = Tensor::empty(Shape{N, K, OH, OW}, x.device(), op);
   EMBER_DISPATCH(op, x, conv2d_forward, s, x.data(), weight.data(),
                  bias.defined() ? bias.data() : nullptr, y.data());
   if (detail::needs_graph({&x, &weight, &bias}))

@@ -28,16 +28,39 @@ inline Tensor conv_transpose2d(const Tensor& x, const Tensor& weight, const Tens
             padding, " >= 0: ", detail::describe(all));
   check_arg(output_padding >= 0 && output_padding < stride, op, "output_padding ", output_padding,
             " must be >= 0 and smaller than stride ", stride, ": ", detail::describe(all));
-  kernels::ConvTranspose2dShape s{};
-  s.N = int(x.size(0)), s.C = int(x.size(1)), s.H = int(x.size(2)), s.W = int(x.size(3));
-  s.K = int(weight.size(1)), s.R = int(weight.size(2)), s.S = int(weight.size(3));
-  s.stride = stride, s.pad = padding, s.out_pad = output_padding;
-  s.OH = (s.H - 1) * stride - 2 * padding + s.R + output_padding;
-  s.OW = (s.W - 1) * stride - 2 * padding + s.S + output_padding;
-  check_arg(s.OH > 0 && s.OW > 0, op, "output size ", s.OH, "x", s.OW,
+  // Size arithmetic in int64 with checked products: (H - 1) * stride may exceed int64 for an
+  // absurd H, which is then reported instead of overflowing.
+  const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
+  const int64_t K = weight.size(1), R = weight.size(2), S = weight.size(3);
+  auto context = [&] {
+    return detail::describe(all) + ", stride " + std::to_string(stride) + ", padding " +
+           std::to_string(padding) + ", output_padding " + std::to_string(output_padding);
+  };
+  const int64_t sh = checked_size_mul(H - 1, stride), sw = checked_size_mul(W - 1, stride);
+  const int64_t eh = sh < 0 ? -1 : checked_size_add(sh, R + output_padding);
+  const int64_t ew = sw < 0 ? -1 : checked_size_add(sw, S + output_padding);
+  if (eh < 0 || ew < 0)
+    throw Error(std::string(op) + ": the output size overflows (" + context() + ")");
+  const int64_t OH = eh - 2 * int64_t(padding), OW = ew - 2 * int64_t(padding);
+  check_arg(OH > 0 && OW > 0, op, "output size ", OH, "x", OW,
             " is not positive (padding too large): ", detail::describe(all));
+  // The kernels run it as the input gradient of a convolution of the output (see
+  // kernels/cpu/conv_transpose2d.hpp): the same 32-bit limits apply to that convolution.
+  detail::check_kernel_sizes(op, context,
+                             {{"batch", {N}},
+                              {"padded output height", {eh}},
+                              {"padded output width", {ew}},
+                              {"one input image", {C, H, W}},
+                              {"one output image", {K, OH, OW}},
+                              {"one image's im2col matrix", {K, R, S, H, W}},
+                              {"weight", {C, K, R, S}}});
+  kernels::ConvTranspose2dShape s{};
+  s.N = int(N), s.C = int(C), s.H = int(H), s.W = int(W);
+  s.K = int(K), s.R = int(R), s.S = int(S);
+  s.stride = stride, s.pad = padding, s.out_pad = output_padding;
+  s.OH = int(OH), s.OW = int(OW);
 
-  Tensor y = empty(Shape{s.N, s.K, s.OH, s.OW}, x.device());
+  Tensor y = Tensor::empty(Shape{N, K, OH, OW}, x.device(), op);
   EMBER_DISPATCH(op, x, conv_transpose2d_forward, s, x.data(), weight.data(),
                  bias.defined() ? bias.data() : nullptr, y.data());
   if (detail::needs_graph({&x, &weight, &bias}))

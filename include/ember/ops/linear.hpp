@@ -21,10 +21,15 @@ inline Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias =
             " does not match weight's in_features ", weight.size(1), ": ", detail::describe(all));
   check_arg(!bias.defined() || (bias.dim() == 1 && bias.size(0) == weight.size(0)), op,
             "bias must be 1-D with ", weight.size(0), " elements: ", detail::describe(all));
-  kernels::LinearShape s{int(x.numel() / x.size(-1)), int(weight.size(1)), int(weight.size(0))};
+  const int64_t M = x.numel() / x.size(-1), K = weight.size(1), N = weight.size(0);
+  detail::check_kernel_sizes(op, [&] { return detail::describe(all); },
+                             {{"input rows x in_features", {M, K}},
+                              {"weight", {N, K}},
+                              {"output rows x out_features", {M, N}}});
+  kernels::LinearShape s{int(M), int(K), int(N)};
   Shape out_shape = x.shape();
   out_shape.back() = s.N;
-  Tensor y = empty(out_shape, x.device());
+  Tensor y = Tensor::empty(out_shape, x.device(), op);
   EMBER_DISPATCH(op, x, linear_forward, s, x.data(), weight.data(),
                  bias.defined() ? bias.data() : nullptr, y.data());
   if (detail::needs_graph({&x, &weight, &bias}))

@@ -19,18 +19,31 @@ inline Tensor max_pool2d(const Tensor& x, int kernel, int stride = 0, int paddin
   if (stride == 0) stride = kernel;
   check_arg(kernel >= 1 && stride >= 1, op, "kernel ", kernel, " and stride ", stride,
             " must be >= 1, input ", to_string(x.shape()));
-  check_arg(padding >= 0 && 2 * padding <= kernel, op, "padding ", padding,
+  check_arg(padding >= 0 && 2 * int64_t(padding) <= kernel, op, "padding ", padding,
             " must be between 0 and half the kernel ", kernel, ", input ",
             to_string(x.shape()));
-  kernels::MaxPool2dShape s{};
-  s.N = int(x.size(0)), s.C = int(x.size(1)), s.H = int(x.size(2)), s.W = int(x.size(3));
-  s.kernel = kernel, s.stride = stride, s.pad = padding;
-  check_arg(s.H + 2 * padding >= kernel && s.W + 2 * padding >= kernel, op, "kernel ", kernel,
+  // Size arithmetic in int64 (no overflow), then the kernels' 32-bit limits.
+  const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
+  const int64_t Hp = H + 2 * int64_t(padding), Wp = W + 2 * int64_t(padding);
+  check_arg(Hp >= kernel && Wp >= kernel, op, "kernel ", kernel,
             " larger than the padded input ", to_string(x.shape()));
-  s.OH = (s.H + 2 * padding - kernel) / stride + 1;
-  s.OW = (s.W + 2 * padding - kernel) / stride + 1;
-  Tensor y = empty(Shape{s.N, s.C, s.OH, s.OW}, x.device());
-  Tensor argmax = empty(y.shape(), x.device());  // holds int32 indices
+  const int64_t OH = (Hp - kernel) / stride + 1, OW = (Wp - kernel) / stride + 1;
+  auto context = [&] {
+    return "input " + to_string(x.shape()) + ", kernel " + std::to_string(kernel) + ", stride " +
+           std::to_string(stride);
+  };
+  detail::check_kernel_sizes(op, context,
+                             {{"batch", {N}},
+                              {"channels", {C}},
+                              {"padded input height", {Hp}},
+                              {"padded input width", {Wp}},
+                              {"one input plane", {H, W}}});
+  kernels::MaxPool2dShape s{};
+  s.N = int(N), s.C = int(C), s.H = int(H), s.W = int(W);
+  s.kernel = kernel, s.stride = stride, s.pad = padding;
+  s.OH = int(OH), s.OW = int(OW);
+  Tensor y = Tensor::empty(Shape{N, C, OH, OW}, x.device(), op);
+  Tensor argmax = Tensor::empty(y.shape(), x.device(), op);  // holds int32 indices
   auto* idx = reinterpret_cast<int32_t*>(argmax.data());
   EMBER_DISPATCH(op, x, max_pool2d_forward, s, x.data(), y.data(), idx);
   if (detail::needs_graph({&x})) {

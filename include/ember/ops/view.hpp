@@ -38,7 +38,10 @@ inline Tensor reshape(const Tensor& x, Shape shape) {
     } else {
       check_arg(shape[i] > 0, "reshape", "invalid size in ", to_string(shape), " for input ",
                 to_string(x.shape()));
-      known *= shape[i];
+      known = checked_size_mul(known, shape[i]);
+      if (known < 0)
+        throw Error("reshape: shape " + to_string(shape) + " has too many elements (the product "
+                    "of its sizes overflows int64) for input " + to_string(x.shape()));
     }
   }
   if (infer >= 0) {
@@ -79,7 +82,10 @@ inline Tensor unflatten(const Tensor& x, int64_t dim, Shape sizes) {
     } else {
       check_arg(sizes[i] > 0, "unflatten", "invalid sizes ", to_string(sizes), " for shape ",
                 to_string(x.shape()));
-      known *= sizes[i];
+      known = checked_size_mul(known, sizes[i]);
+      if (known < 0)
+        throw Error("unflatten: sizes " + to_string(sizes) + " have too many elements (their "
+                    "product overflows int64) for shape " + to_string(x.shape()));
     }
   }
   if (infer >= 0) {

@@ -1,0 +1,196 @@
+// @file tests/unit/test_determinism.cpp
+// @brief CPU results are bitwise the same for 1, 2, 3 and 7 threads: every op with a weight
+//        gradient (forward output, input, weight and bias gradients), the full reductions, and
+//        one forward/backward of the seed U-Net; on every instruction-set path the CPU has.
+//
+// The thread count is changed at run time with ember::set_num_threads. The shapes are chosen so
+// that each kernel really splits its work (several reduction pieces, several parallel chunks);
+// 1 thread is the reference, and the values are compared as bits (memcmp), not to a tolerance.
+#include <cstring>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <ember/ember.hpp>
+#include <ember/models/unet.hpp>
+
+#include "../support/catch.hpp"
+
+namespace determinism_test {
+
+using ember::Shape;
+using ember::Tensor;
+
+using Results = std::vector<std::pair<std::string, std::vector<float>>>;
+
+/// Restores the thread count and the instruction-set path when the test ends.
+struct ThreadsAndIsaRestore {
+  int threads = ember::get_num_threads();
+  ~ThreadsAndIsaRestore() {
+    ember::set_num_threads(threads);
+    ember::cpu::reset_isa_for_testing();
+  }
+};
+
+Tensor input(const Shape& s, uint64_t seed, bool requires_grad = true) {
+  ember::Generator gen(seed);
+  Tensor t = ember::randn(s, gen);
+  if (requires_grad) t.set_requires_grad(true);
+  return t;
+}
+
+/// Runs y = f(), backward of sum(y * r) with a fixed random r, and returns y and the gradients
+/// of `leaves` (named), all fresh each call.
+Results forward_backward(const std::function<Tensor(std::vector<Tensor>&)>& f,
+                         const std::vector<std::pair<std::string, Shape>>& leaves) {
+  std::vector<Tensor> ts;
+  uint64_t seed = 11;
+  for (const auto& [name, shape] : leaves) ts.push_back(input(shape, seed++));
+  Tensor y = f(ts);
+  Tensor r = input(y.shape(), 999, false);
+  ember::sum(y * r).backward();
+  Results out{{"output", y.to_vector()}};
+  for (size_t i = 0; i < leaves.size(); ++i)
+    out.push_back({"grad of " + leaves[i].first, ts[i].grad().to_vector()});
+  return out;
+}
+
+/// The run with 1 thread is the reference; 2, 3 and 7 threads must match it bit for bit.
+void expect_same_bits_for_thread_counts(const std::string& what,
+                                        const std::function<Results()>& run) {
+  ember::set_num_threads(1);
+  const Results ref = run();
+  for (int threads : {2, 3, 7}) {
+    ember::set_num_threads(threads);
+    REQUIRE(ember::get_num_threads() == threads);
+    const Results got = run();
+    REQUIRE(got.size() == ref.size());
+    for (size_t i = 0; i < ref.size(); ++i) {
+      INFO(what << ", isa " << ember::cpu::isa_name(ember::cpu::active_isa()) << ": "
+                << ref[i].first << " with " << threads << " threads vs 1 thread");
+      REQUIRE(got[i].second.size() == ref[i].second.size());
+      size_t first_diff = ref[i].second.size();
+      for (size_t k = 0; k < ref[i].second.size(); ++k)
+        if (std::memcmp(&got[i].second[k], &ref[i].second[k], sizeof(float)) != 0) {
+          first_diff = k;
+          break;
+        }
+      INFO("first differing element " << first_diff);
+      CHECK(first_diff == ref[i].second.size());
+    }
+  }
+}
+
+/// Every path the CPU supports (generic, avx2, avx512), each checked separately.
+std::vector<ember::cpu::Isa> isas() {
+  std::vector<ember::cpu::Isa> out;
+  for (auto isa : {ember::cpu::Isa::generic, ember::cpu::Isa::avx2, ember::cpu::Isa::avx512}) {
+    ember::cpu::set_isa_for_testing(isa);
+    if (ember::cpu::active_isa() == isa) out.push_back(isa);
+  }
+  ember::cpu::reset_isa_for_testing();
+  return out;
+}
+
+void check_layer(const std::string& what, const std::function<Tensor(std::vector<Tensor>&)>& f,
+                 const std::vector<std::pair<std::string, Shape>>& leaves) {
+  ThreadsAndIsaRestore restore;
+  for (auto isa : isas()) {
+    ember::cpu::set_isa_for_testing(isa);
+    expect_same_bits_for_thread_counts(what, [&] { return forward_backward(f, leaves); });
+  }
+}
+
+}  // namespace determinism_test
+
+using namespace determinism_test;
+
+TEST_CASE("determinism: conv2d gradients are bitwise equal for 1, 2, 3 and 7 threads",
+          "[determinism][conv2d]") {
+  // 3x3, pad 1 on 16x16 images: the dense AVX-512 path (implicit GEMM on the other paths).
+  check_layer("conv2d 3x3 8->16 @16x16, N=16",
+              [](std::vector<Tensor>& t) { return ember::conv2d(t[0], t[1], t[2], 1, 1); },
+              {{"x", {16, 8, 16, 16}}, {"weight", {16, 8, 3, 3}}, {"bias", {16}}});
+  // 12x12 images: the planar implicit GEMM (not a multiple of 16 pixels).
+  check_layer("conv2d 3x3 4->8 @12x12, N=32",
+              [](std::vector<Tensor>& t) { return ember::conv2d(t[0], t[1], t[2], 1, 1); },
+              {{"x", {32, 4, 12, 12}}, {"weight", {8, 4, 3, 3}}, {"bias", {8}}});
+  check_layer("conv2d 5x5 pad 2 3->6 @10x10, N=24",
+              [](std::vector<Tensor>& t) { return ember::conv2d(t[0], t[1], t[2], 1, 2); },
+              {{"x", {24, 3, 10, 10}}, {"weight", {6, 3, 5, 5}}, {"bias", {6}}});
+  // Stride 2: the phase-split forward and the per-image im2col weight gradient.
+  check_layer("conv2d 3x3 stride 2 8->16 @16x16, N=12",
+              [](std::vector<Tensor>& t) { return ember::conv2d(t[0], t[1], t[2], 2, 1); },
+              {{"x", {12, 8, 16, 16}}, {"weight", {16, 8, 3, 3}}, {"bias", {16}}});
+}
+
+TEST_CASE("determinism: conv_transpose2d and linear gradients are bitwise equal for 1, 2, 3, 7 "
+          "threads",
+          "[determinism][conv_transpose2d][linear]") {
+  check_layer("conv_transpose2d 3x3 s2 p1 op1 16->8 @8x8, N=12",
+              [](std::vector<Tensor>& t) {
+                return ember::conv_transpose2d(t[0], t[1], t[2], 2, 1, 1);
+              },
+              {{"x", {12, 16, 8, 8}}, {"weight", {16, 8, 3, 3}}, {"bias", {8}}});
+  check_layer("linear 256->128, M=96",
+              [](std::vector<Tensor>& t) { return ember::linear(t[0], t[1], t[2]); },
+              {{"x", {96, 256}}, {"weight", {128, 256}}, {"bias", {128}}});
+}
+
+TEST_CASE("determinism: batch_norm2d, group_norm and reductions are bitwise equal for 1, 2, 3, 7 "
+          "threads",
+          "[determinism][batch_norm][group_norm][reduce]") {
+  check_layer("batch_norm2d (training) 8 channels @32x32, N=16",
+              [](std::vector<Tensor>& t) {
+                return ember::batch_norm2d(t[0], t[1], t[2], Tensor(), Tensor(), true);
+              },
+              {{"x", {16, 8, 32, 32}}, {"weight", {8}}, {"bias", {8}}});
+  check_layer("group_norm 4 groups of 4 channels @32x32, N=8",
+              [](std::vector<Tensor>& t) { return ember::group_norm(t[0], 4, t[1], t[2]); },
+              {{"x", {8, 16, 32, 32}}, {"weight", {16}}, {"bias", {16}}});
+  check_layer("mean of 2^20 values", [](std::vector<Tensor>& t) { return ember::mean(t[0]); },
+              {{"x", {1 << 20}}});
+  check_layer("mse_loss of 2^20 values",
+              [](std::vector<Tensor>& t) { return ember::mse_loss(t[0], t[1]); },
+              {{"input", {1024, 1024}}, {"target", {1024, 1024}}});
+}
+
+TEST_CASE("determinism: one U-Net step's gradients are bitwise equal for 1, 2, 3 and 7 threads",
+          "[determinism][unet]") {
+  ThreadsAndIsaRestore restore;
+  auto step = [] {
+    ember::manual_seed(3);
+    ember::models::UNet net;
+    net.train();
+    Tensor x = input({32, 1, 16, 16}, 5, false);
+    Tensor target = input({32, 1, 16, 16}, 6, false);
+    Tensor out = net.forward(x);
+    Tensor loss = ember::mse_loss(out, target);
+    loss.backward();
+    Results r{{"output", out.to_vector()}, {"loss", loss.to_vector()}};
+    for (auto& [name, p] : net.named_parameters()) r.push_back({"grad of " + name, p.grad().to_vector()});
+    for (auto& [name, b] : net.named_buffers()) r.push_back({"buffer " + name, b.to_vector()});
+    return r;
+  };
+  expect_same_bits_for_thread_counts("U-Net step, batch 32", step);
+}
+
+TEST_CASE("set_num_threads: rejects counts below 1 and changes the pool at run time",
+          "[determinism][threads]") {
+  ThreadsAndIsaRestore restore;
+  CHECK_THROWS_AS(ember::set_num_threads(0), std::invalid_argument);
+  CHECK_THROWS_AS(ember::set_num_threads(-3), std::invalid_argument);
+  ember::set_num_threads(3);
+  CHECK(ember::get_num_threads() == 3);
+  // A parallel region really uses the new pool: 3 chunks run, on 3 distinct threads.
+  std::vector<std::thread::id> ids(3);
+  ember::cpu::parallel_for(3, 1, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) ids[i] = std::this_thread::get_id();
+  });
+  CHECK(ids[0] == std::this_thread::get_id());
+  CHECK(ids[1] != ids[0]);
+  CHECK(ids[2] != ids[0]);
+  CHECK(ids[2] != ids[1]);
+  ember::set_num_threads(1);
+  CHECK(ember::get_num_threads() == 1);
+}
