@@ -548,7 +548,8 @@ void write_loss_csv(const std::string& path, const std::vector<LossRow>& rows) {
   std::string text = "step,epoch,loss\n";
   char buf[96];
   for (const LossRow& r : rows) {
-    std::snprintf(buf, sizeof buf, "%ld,%ld,%.7g\n", long(r.step), long(r.epoch), double(r.loss));
+    // %.9g: a float round-trips exactly, so a resumed run's epoch means equal an uninterrupted one's.
+    std::snprintf(buf, sizeof buf, "%ld,%ld,%.9g\n", long(r.step), long(r.epoch), double(r.loss));
     text += buf;
   }
   ember::io::write_file_atomic(path, text);
