@@ -2,9 +2,9 @@
 // @brief fashion-denoise: trains the seed's 16x16 U-Net to remove Gaussian noise from
 //        FashionMNIST images, scores it on the test set and draws what it does.
 //
-// The recipe is the seed's (shared/reference/pytorch-anchor.md): images uint8 -> /255 ->
-// antialiased bilinear resize 28->16 -> x2-1; each epoch a seeded reshuffle and random horizontal
-// flips; noisy = 0.5 x + 0.5 N(0,1); loss = mse(model(noisy), x); Adam lr 1e-4, batch 128.
+// The recipe is the seed's (benchmarks/torch_reference.py is it in PyTorch): images uint8 ->
+// /255 -> antialiased bilinear resize 28->16 -> x2-1; each epoch a seeded reshuffle and random
+// horizontal flips; noisy = 0.5 x + 0.5 N(0,1); loss = mse(model(noisy), x); Adam lr 1e-4, batch 128.
 // After each epoch the test MSE is measured with fixed noise. Everything random comes from
 // Philox generators derived from --seed, so a run is reproducible and --resume continues it
 // exactly (the noise stream's position is stored in the checkpoint).
@@ -548,7 +548,8 @@ void write_loss_csv(const std::string& path, const std::vector<LossRow>& rows) {
   std::string text = "step,epoch,loss\n";
   char buf[96];
   for (const LossRow& r : rows) {
-    // %.9g: a float round-trips exactly, so a resumed run's epoch means equal an uninterrupted one's.
+    // %.9g: a float round-trips exactly, so a resumed run's epoch means equal an uninterrupted
+    // run's.
     std::snprintf(buf, sizeof buf, "%ld,%ld,%.9g\n", long(r.step), long(r.epoch), double(r.loss));
     text += buf;
   }

@@ -5,7 +5,8 @@
 // Flatten ReLU -> dense_emb: Linear(1024,32) ReLU Linear(32,32) ReLU Linear(32,1024) ReLU ->
 // up0: Unflatten Conv BN ReLU -> up1, up2: cat(x, skip) ConvT(s2,p1,op1) BN ReLU Conv BN ReLU ->
 // out: Conv BN ReLU Conv(16,1). Parameter names equal PyTorch's named_parameters() of
-// shared/tools/torch_unet.py ("down1.model.0.weight", ...), so weights can be exchanged.
+// the seed's PyTorch model (benchmarks/torch_reference.py: "down1.model.0.weight", ...), so weights
+// can be exchanged (io/safetensors.hpp).
 #pragma once
 #include "../ember.hpp"
 
