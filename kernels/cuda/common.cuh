@@ -148,15 +148,18 @@ inline void set_sync_launches(bool on) { sync_launches_flag().store(on); }
 template <class... P, class... A>
 inline void launch(const char* op, const char* kernel_name, void (*kernel)(P...), dim3 grid,
                    dim3 block, size_t smem, cudaStream_t stream, A&&... args) {
-  const std::string what = std::string(op) + " (kernel " + kernel_name + ")";
 #if defined(EMBER_CUDA_EMULATION)
   (void)::ember::simt::launch_kernel(kernel_name, kernel, grid, block, smem, stream,
                                      std::forward<A>(args)...);
 #else
   kernel<<<grid, block, smem, stream>>>(std::forward<A>(args)...);
 #endif
-  EMBER_CUDA_CHECK(cudaGetLastError(), what.c_str());
-  if (sync_launches()) EMBER_CUDA_CHECK(cudaStreamSynchronize(stream), what.c_str());
+  // The message naming op and kernel is built only on failure: no allocation per launch.
+  cudaError_t err = cudaGetLastError();
+  if (err == cudaSuccess && sync_launches()) err = cudaStreamSynchronize(stream);
+  if (err != cudaSuccess)
+    throw_cuda_error(err, (std::string(op) + " (kernel " + kernel_name + ")").c_str(), __FILE__,
+                     __LINE__);
 }
 
 // ---------------------------------------------------------------------------------------------
