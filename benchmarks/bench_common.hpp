@@ -28,7 +28,7 @@
 #include <string>
 #include <vector>
 
-#include <kernels/params.hpp>
+#include <ember/kernels/params.hpp>
 
 namespace bench {
 

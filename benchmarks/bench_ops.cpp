@@ -2,7 +2,8 @@
 // @brief bench-ops: forward and backward of every op the seed U-Net runs, at its exact shapes.
 //
 // CPU (this file): each kernel pass (fwd, bwd_input, bwd_weight or bwd) is timed by calling the
-// kernel in kernels/cpu directly (steady_clock; median and min of --iters samples after
+// kernel in include/ember/kernels/cpu directly (steady_clock; median and min of --iters samples
+// after
 // --warmup calls), and the whole op (ember op + autograd backward) as "fwd+bwd". Every kernel
 // result is checked against a naive double-precision reference (conv outputs on three sampled
 // images of the batch, reductions over the whole batch); any FAIL makes the exit status 1.

@@ -4,7 +4,8 @@
 // Compiled by a plain C++ compiler this gives the CPU backend. Compiled by nvcc (a .cu file) it
 // also compiles the CUDA kernels and registers the CUDA backend for the whole program (see
 // core/backend.hpp for programs that mix .cpp and .cu files). Compiled as C++ with
-// EMBER_CUDA_EMULATION and kernels/cuda/host/include on the include path, the same CUDA kernels
+// EMBER_CUDA_EMULATION and include/ember/kernels/cuda/host/include on the include path, the same
+// CUDA kernels
 // run on the CPU under the host SIMT runtime (how the CUDA code is tested without a GPU).
 #pragma once
 
@@ -34,5 +35,5 @@
 #include "optim/sgd.hpp"
 
 #if defined(__CUDACC__) || defined(EMBER_CUDA_EMULATION)
-#include <kernels/cuda/backend.cuh>
+#include <ember/kernels/cuda/backend.cuh>
 #endif

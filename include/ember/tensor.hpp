@@ -15,8 +15,8 @@
 #include <string>
 #include <vector>
 
-#include <kernels/cpu/elementwise.hpp>
-#include <kernels/cpu/random.hpp>
+#include <ember/kernels/cpu/elementwise.hpp>
+#include <ember/kernels/cpu/random.hpp>
 
 #include "core/device.hpp"
 #include "core/error.hpp"
@@ -149,7 +149,6 @@ class Tensor {
     return *impl_;
   }
   const std::shared_ptr<TensorImpl>& impl_ptr() const { return impl_; }
-  bool same(const Tensor& other) const { return impl_ == other.impl_; }
 
  private:
   std::shared_ptr<TensorImpl> impl_;

@@ -1,6 +1,16 @@
 // A consumer program: trains y = 2x + 1 with one Linear layer and checks it learned it.
 #include <ember/ember.hpp>
 
+// One include prefix: ember puts only its include/ directory on a consumer's path, so headers are
+// reached as <ember/...> and no generic name (<tensor.hpp>, <kernels/params.hpp>) is visible.
+#if __has_include(<tensor.hpp>) || __has_include(<kernels/params.hpp>) || \
+    __has_include(<cpu/conv2d.hpp>) || __has_include(<params.hpp>)
+#error "ember leaks a generic header name onto the consumer's include path"
+#endif
+#if !__has_include(<ember/kernels/params.hpp>)
+#error "<ember/kernels/params.hpp> is not reachable through ember::ember"
+#endif
+
 #include <cmath>
 #include <cstdio>
 

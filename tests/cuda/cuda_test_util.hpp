@@ -15,8 +15,8 @@
 #include <vector>
 
 #include "../support/catch.hpp"
-#include "../../kernels/cuda/allocator.cuh"
-#include "../../kernels/cuda/common.cuh"
+#include <ember/kernels/cuda/allocator.cuh>
+#include <ember/kernels/cuda/common.cuh>
 
 namespace ember_cuda_test {
 
@@ -26,7 +26,8 @@ constexpr bool kEmulated = true;
 constexpr bool kEmulated = false;
 #endif
 
-/// A test size: `full` on a GPU, `emulated` under the host SIMT runtime (kernels/cuda/host),
+/// A test size: `full` on a GPU, `emulated` under the host SIMT runtime
+/// (include/ember/kernels/cuda/host),
 /// which runs every GPU thread as a CPU fiber, twice. Shrunk sizes keep the code paths of the
 /// full ones (the same tile shapes, split-K, several blocks per reduction, channel splits);
 /// each test that uses this says what it keeps.

@@ -22,15 +22,15 @@
 
 // Only the kernels replayed here (not backend.cuh, whose table would instantiate every kernel
 // once more in this translation unit).
-#include "../../kernels/cuda/channel_reduce.cuh"
-#include "../../kernels/cuda/conv2d.cuh"
-#include "../../kernels/cuda/conv_transpose2d.cuh"
-#include "../../kernels/cuda/implicit_gemm.cuh"
-#include "../../kernels/cuda/linear.cuh"
+#include <ember/kernels/cuda/channel_reduce.cuh>
+#include <ember/kernels/cuda/conv2d.cuh>
+#include <ember/kernels/cuda/conv_transpose2d.cuh>
+#include <ember/kernels/cuda/implicit_gemm.cuh>
+#include <ember/kernels/cuda/linear.cuh>
 
-#include "../../kernels/cpu/conv2d.hpp"
-#include "../../kernels/cpu/conv_transpose2d.hpp"
-#include "../../kernels/cpu/linear.hpp"
+#include <ember/kernels/cpu/conv2d.hpp>
+#include <ember/kernels/cpu/conv_transpose2d.hpp>
+#include <ember/kernels/cpu/linear.hpp>
 
 using ember_cuda_test::bitwise_equal;
 using ember_cuda_test::random_int_vec;

@@ -1,12 +1,12 @@
 // @file tests/support/naive_reference.hpp
 // @brief Naive double-precision references for conv2d, conv_transpose2d and linear (forward,
 //        backward-input, backward-weight and bias gradient), straight from the definitions in
-//        kernels/params.hpp.
+//        include/ember/kernels/params.hpp.
 //
 // Shared by the CPU kernel tests (tests/unit/test_cpu_conv_kernels.cpp), the fixture checks
 // (tests/unit/test_fixture_loader.cpp) and bench-ops' correctness checks
 // (benchmarks/bench_ops.cpp). Independent of every kernel they judge: plain loops over every
-// product term, accumulated in double. Layouts as in kernels/params.hpp: activations
+// product term, accumulated in double. Layouts as in include/ember/kernels/params.hpp: activations
 // (N, C, H, W), conv weight (K, C, R, S), conv-transpose weight (C, K, R, S), linear weight
 // (out, in). A bias pointer may be null (no bias).
 #pragma once
@@ -14,7 +14,7 @@
 #include <cstddef>
 #include <vector>
 
-#include "../../kernels/params.hpp"
+#include <ember/kernels/params.hpp>
 
 namespace ember_test::naive {
 

@@ -12,10 +12,10 @@
 
 #include "../support/catch.hpp"
 #include "../support/naive_reference.hpp"
-#include "kernels/cpu/conv2d.hpp"
-#include "kernels/cpu/conv_transpose2d.hpp"
-#include "kernels/cpu/gemm.hpp"
-#include "kernels/cpu/linear.hpp"
+#include <ember/kernels/cpu/conv2d.hpp>
+#include <ember/kernels/cpu/conv_transpose2d.hpp>
+#include <ember/kernels/cpu/gemm.hpp>
+#include <ember/kernels/cpu/linear.hpp>
 
 namespace {
 

@@ -21,11 +21,11 @@
 #include <string>
 #include <vector>
 
-#include "include/ember/data/idx.hpp"
-#include "include/ember/data/transforms.hpp"
-#include "include/ember/io/atomic_file.hpp"
-#include "include/ember/io/deflate.hpp"
-#include "include/ember/io/png.hpp"
+#include <ember/data/idx.hpp>
+#include <ember/data/transforms.hpp>
+#include <ember/io/atomic_file.hpp>
+#include <ember/io/deflate.hpp>
+#include <ember/io/png.hpp>
 
 namespace {
 

@@ -7,7 +7,7 @@
 #pragma once
 #include <cstdint>
 
-#include <kernels/params.hpp>
+#include <ember/kernels/params.hpp>
 
 namespace ember {
 

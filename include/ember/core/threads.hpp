@@ -1,12 +1,13 @@
 // @file include/ember/core/threads.hpp
 // @brief set_num_threads / get_num_threads: the CPU kernels' thread count, as torch's.
 //
-// The CPU kernels share one thread pool (kernels/cpu/parallel.hpp), sized on first use from
+// The CPU kernels share one thread pool (include/ember/kernels/cpu/parallel.hpp), sized on first
+// use from
 // EMBER_NUM_THREADS (default: every hardware thread). set_num_threads changes it at run time; a
 // parallel region already running finishes on the old pool. Every CPU result is bitwise the
 // same for any thread count (see docs/reliability.md, "Determinism across thread counts").
 #pragma once
-#include <kernels/cpu/parallel.hpp>
+#include <ember/kernels/cpu/parallel.hpp>
 
 #include "error.hpp"
 

@@ -14,7 +14,7 @@
 
 namespace ember::nn {
 
-class Module : public std::enable_shared_from_this<Module> {
+class Module {
  public:
   virtual ~Module() = default;
 

@@ -7,7 +7,7 @@
 // *unbiased* variance; needs more than one value per channel. eval: normalise with the running
 // statistics. Backward gives dx, dweight, dbias; running stats get no gradient.
 #pragma once
-#include <kernels/cpu/batch_norm.hpp>
+#include <ember/kernels/cpu/batch_norm.hpp>
 
 #include "common.hpp"
 

@@ -4,7 +4,7 @@
 // Contract: at least one tensor; all of the same rank, on the same device, with equal sizes in
 // every dimension but `dim` (negative dims count from the end). Backward slices the gradient.
 #pragma once
-#include <kernels/cpu/concat.hpp>
+#include <ember/kernels/cpu/concat.hpp>
 
 #include "common.hpp"
 

@@ -5,7 +5,7 @@
 // the padded input at least as large as the kernel. Output (N, K, OH, OW) with
 // OH = (H + 2 padding - R) / stride + 1. Backward gives dx, dweight, dbias as needed.
 #pragma once
-#include <kernels/cpu/conv2d.hpp>
+#include <ember/kernels/cpu/conv2d.hpp>
 
 #include "common.hpp"
 

@@ -5,7 +5,7 @@
 // or undefined; stride >= 1, padding >= 0, 0 <= output_padding < stride (PyTorch's rule, no
 // dilation). Output (N, K, OH, OW), OH = (H - 1) stride - 2 padding + R + output_padding > 0.
 #pragma once
-#include <kernels/cpu/conv_transpose2d.hpp>
+#include <ember/kernels/cpu/conv_transpose2d.hpp>
 
 #include "common.hpp"
 
@@ -45,7 +45,8 @@ inline Tensor conv_transpose2d(const Tensor& x, const Tensor& weight, const Tens
   check_arg(OH > 0 && OW > 0, op, "output size ", OH, "x", OW,
             " is not positive (padding too large): ", detail::describe(all));
   // The kernels run it as the input gradient of a convolution of the output (see
-  // kernels/cpu/conv_transpose2d.hpp): the same 32-bit limits apply to that convolution.
+  // include/ember/kernels/cpu/conv_transpose2d.hpp): the same 32-bit limits apply to that
+  // convolution.
   detail::check_kernel_sizes(op, context,
                              {{"batch", {N}},
                               {"padded output height", {eh}},

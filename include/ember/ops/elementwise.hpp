@@ -16,12 +16,6 @@ inline void check_same_shape(const char* op, const Tensor& a, const Tensor& b) {
             to_string(b.shape()));
 }
 
-inline Tensor axpby(const Tensor& a, float alpha, const Tensor& b, float beta) {
-  Tensor y = empty_like(a);
-  EMBER_DISPATCH("axpby", a, axpby, a.numel(), alpha, a.data(), beta, b.data(), y.data());
-  return y;
-}
-
 inline Tensor scale(const Tensor& x, float alpha) {
   Tensor y = empty_like(x);
   EMBER_DISPATCH("scale", x, scale, x.numel(), alpha, x.data(), y.data());

@@ -4,11 +4,11 @@
 //
 // Contract: any shape; the result has x's shape. Backward: dx = dy * (Phi(x) + x phi(x)) for
 // "none", the derivative of the tanh form for "tanh". Computed in float as PyTorch's CPU
-// kernels (kernels/cpu/gelu.hpp).
+// kernels (include/ember/kernels/cpu/gelu.hpp).
 #pragma once
 #include <string>
 
-#include <kernels/cpu/gelu.hpp>
+#include <ember/kernels/cpu/gelu.hpp>
 
 #include "common.hpp"
 

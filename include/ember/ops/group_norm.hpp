@@ -10,7 +10,7 @@
 #pragma once
 #include <climits>
 
-#include <kernels/cpu/group_norm.hpp>
+#include <ember/kernels/cpu/group_norm.hpp>
 
 #include "common.hpp"
 

@@ -4,7 +4,7 @@
 // Contract: x (*, in) with at least one dimension; weight (out, in); bias (out) or undefined.
 // Output (*, out). Backward gives dx = dy weight, dweight = dy^T x, dbias = sum of dy rows.
 #pragma once
-#include <kernels/cpu/linear.hpp>
+#include <ember/kernels/cpu/linear.hpp>
 
 #include "common.hpp"
 

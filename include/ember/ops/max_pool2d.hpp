@@ -6,7 +6,7 @@
 // goes to the first maximum of its window in row-major order, as PyTorch. The argmax indices are
 // kept in a tensor's storage as int32 (ember tensors are float32; the index buffer is internal).
 #pragma once
-#include <kernels/cpu/max_pool2d.hpp>
+#include <ember/kernels/cpu/max_pool2d.hpp>
 
 #include "common.hpp"
 

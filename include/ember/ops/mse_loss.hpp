@@ -4,7 +4,7 @@
 // Contract: equal shapes and devices. Result shape []. Gradients: 2 (input - target) g / n for
 // input and its negative for target (either may require grad).
 #pragma once
-#include <kernels/cpu/reduce.hpp>
+#include <ember/kernels/cpu/reduce.hpp>
 
 #include "common.hpp"
 

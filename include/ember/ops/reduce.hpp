@@ -4,7 +4,7 @@
 // Contract: any non-empty tensor; the result has shape [] and is computed in a deterministic
 // order. Backward broadcasts the scalar gradient (times 1/n for mean) to the input's shape.
 #pragma once
-#include <kernels/cpu/reduce.hpp>
+#include <ember/kernels/cpu/reduce.hpp>
 
 #include "common.hpp"
 

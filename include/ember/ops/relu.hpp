@@ -1,7 +1,7 @@
 // @file include/ember/ops/relu.hpp
 // @brief relu(x) = max(x, 0); the gradient passes where x > 0 (0 at x == 0, as PyTorch).
 #pragma once
-#include <kernels/cpu/relu.hpp>
+#include <ember/kernels/cpu/relu.hpp>
 
 #include "common.hpp"
 

@@ -3,7 +3,7 @@
 #pragma once
 #include <cmath>
 
-#include <kernels/cpu/optim.hpp>
+#include <ember/kernels/cpu/optim.hpp>
 
 #include "optimizer.hpp"
 

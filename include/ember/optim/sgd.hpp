@@ -1,7 +1,7 @@
 // @file include/ember/optim/sgd.hpp
 // @brief SGD with momentum, dampening, weight decay and Nesterov, exactly torch.optim.SGD.
 #pragma once
-#include <kernels/cpu/optim.hpp>
+#include <ember/kernels/cpu/optim.hpp>
 
 #include "optimizer.hpp"
 
