@@ -9,8 +9,8 @@
 // Philox generators derived from --seed, so a run is reproducible and --resume continues it
 // exactly (the noise stream's position is stored in the checkpoint).
 //
-// Compiled as main.cpp this is the CPU program; main.cu includes this file so that nvcc builds
-// the same program with the CUDA backend (fashion-denoise-cuda).
+// Built alone this is the CPU program (fashion-denoise); linked with the compiled CUDA backend
+// ember::cuda (src/cuda_backend.cu) the same file is fashion-denoise-cuda.
 #include <ember/data/idx.hpp>
 #include <ember/data/transforms.hpp>
 #include <ember/ember.hpp>

@@ -3,10 +3,10 @@
 //
 // Compiled by a plain C++ compiler this gives the CPU backend. Compiled by nvcc (a .cu file) it
 // also compiles the CUDA kernels and registers the CUDA backend for the whole program (see
-// core/backend.hpp for programs that mix .cpp and .cu files). Compiled as C++ with
-// EMBER_CUDA_EMULATION and include/ember/kernels/cuda/host/include on the include path, the same
-// CUDA kernels
-// run on the CPU under the host SIMT runtime (how the CUDA code is tested without a GPU).
+// core/backend.hpp for programs that mix .cpp and .cu files), unless the program links the
+// compiled backend ember::cuda. Compiled as C++ with EMBER_CUDA_EMULATION and
+// include/ember/kernels/cuda/host/include on the include path, the same CUDA kernels run on the
+// CPU under the host SIMT runtime (how the CUDA code is tested without a GPU).
 #pragma once
 
 #include "tensor.hpp"
@@ -34,6 +34,9 @@
 #include "optim/adam.hpp"
 #include "optim/sgd.hpp"
 
-#if defined(__CUDACC__) || defined(EMBER_CUDA_EMULATION)
+// A CUDA translation unit registers the CUDA backend by compiling every kernel here, unless the
+// program links the compiled backend ember::cuda (src/cuda_backend.cu), which defines
+// EMBER_CUDA_PRECOMPILED for its users: then the kernels come from that one object file.
+#if (defined(__CUDACC__) || defined(EMBER_CUDA_EMULATION)) && !defined(EMBER_CUDA_PRECOMPILED)
 #include <ember/kernels/cuda/backend.cuh>
 #endif

@@ -10,7 +10,7 @@ float relu_sum_from_cu(const std::vector<float>& values);  // defined in cuda_pa
 
 int main() {
   if (!ember::cuda::is_compiled()) {
-    std::printf("mixed: the .cu translation unit did not register the CUDA backend\n");
+    std::printf("mixed: no CUDA backend registered (by the .cu file or by ember::cuda)\n");
     return 1;
   }
   std::vector<float> v = {-1, 2, -3, 4, 5};
@@ -21,7 +21,7 @@ int main() {
       std::printf("mixed: no GPU, yet a CUDA allocation succeeded\n");
       return 1;
     } catch (const ember::Error& e) {
-      std::printf("mixed: backend registered from the .cu file; no GPU here: %s\n", e.what());
+      std::printf("mixed: CUDA backend registered; no GPU here: %s\n", e.what());
       return 0;
     }
   }

@@ -15,6 +15,7 @@
 // synchronize() waits for the whole device. device_count() returns 0 (never throws) when no GPU
 // or driver is present.
 #pragma once
+#define EMBER_CUDA_BACKEND_HEADER 1  // this translation unit compiles every CUDA kernel
 #include <cuda_runtime.h>
 
 #include <cstdint>
