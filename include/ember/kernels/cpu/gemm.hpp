@@ -12,7 +12,8 @@
 // the shape and thread count, so results are deterministic.
 //
 // Instruction sets. The header never requires -mavx2/-mavx512f: the x86 micro-kernels are compiled
-// with __attribute__((target(...))) and picked at runtime with __builtin_cpu_supports. Paths:
+// with __attribute__((target(...))) and picked at runtime with __builtin_cpu_supports (the AVX2
+// and AVX-512 tiles are one template, gemm_ukernel.hpp, over simd.hpp's vector traits). Paths:
 //   Isa::avx512  16-wide AVX-512F kernels (8 x 32 tile)
 //   Isa::avx2    8-wide AVX2+FMA kernels (6 x 16 tile)
 //   Isa::generic portable C++ (auto-vectorised by the compiler), used on non-x86 CPUs
@@ -31,13 +32,7 @@
 #include <new>
 
 #include "parallel.hpp"
-
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#define EMBER_CPU_X86 1
-#include <immintrin.h>
-#else
-#define EMBER_CPU_X86 0
-#endif
+#include "simd.hpp"
 
 namespace ember::cpu {
 
@@ -168,92 +163,17 @@ inline void ukernel_generic(int kc, const float* pa, const float* pb, float* c, 
 }
 
 #if EMBER_CPU_X86
-// 6 x 16 AVX2 tile: 12 ymm accumulators.
-__attribute__((target("avx2,fma"))) inline void ukernel_avx2_6x16(int kc, const float* pa,
-                                                                   const float* pb, float* c,
-                                                                   int64_t ldc, float alpha,
-                                                                   float beta) {
-  __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps();
-  __m256 c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
-  __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps();
-  __m256 c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps();
-  __m256 c40 = _mm256_setzero_ps(), c41 = _mm256_setzero_ps();
-  __m256 c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
-  for (int k = 0; k < kc; ++k) {
-    const __m256 b0 = _mm256_loadu_ps(pb), b1 = _mm256_loadu_ps(pb + 8);
-    __m256 a;
-    a = _mm256_broadcast_ss(pa + 0); c00 = _mm256_fmadd_ps(a, b0, c00); c01 = _mm256_fmadd_ps(a, b1, c01);
-    a = _mm256_broadcast_ss(pa + 1); c10 = _mm256_fmadd_ps(a, b0, c10); c11 = _mm256_fmadd_ps(a, b1, c11);
-    a = _mm256_broadcast_ss(pa + 2); c20 = _mm256_fmadd_ps(a, b0, c20); c21 = _mm256_fmadd_ps(a, b1, c21);
-    a = _mm256_broadcast_ss(pa + 3); c30 = _mm256_fmadd_ps(a, b0, c30); c31 = _mm256_fmadd_ps(a, b1, c31);
-    a = _mm256_broadcast_ss(pa + 4); c40 = _mm256_fmadd_ps(a, b0, c40); c41 = _mm256_fmadd_ps(a, b1, c41);
-    a = _mm256_broadcast_ss(pa + 5); c50 = _mm256_fmadd_ps(a, b0, c50); c51 = _mm256_fmadd_ps(a, b1, c51);
-    pa += 6;
-    pb += 16;
-  }
-  const __m256 va = _mm256_set1_ps(alpha);
-  __m256 acc[6][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
-  if (beta == 0.f) {
-    for (int i = 0; i < 6; ++i) {
-      _mm256_storeu_ps(c + i * ldc, _mm256_mul_ps(va, acc[i][0]));
-      _mm256_storeu_ps(c + i * ldc + 8, _mm256_mul_ps(va, acc[i][1]));
-    }
-  } else {
-    const __m256 vb = _mm256_set1_ps(beta);
-    for (int i = 0; i < 6; ++i) {
-      float* ci = c + i * ldc;
-      _mm256_storeu_ps(ci, _mm256_fmadd_ps(va, acc[i][0], _mm256_mul_ps(vb, _mm256_loadu_ps(ci))));
-      _mm256_storeu_ps(ci + 8,
-                       _mm256_fmadd_ps(va, acc[i][1], _mm256_mul_ps(vb, _mm256_loadu_ps(ci + 8))));
-    }
-  }
-}
-
-// 8 x 32 AVX-512 tile: 16 zmm accumulators, A broadcast straight from memory.
-__attribute__((target("avx512f"))) inline void ukernel_avx512_8x32(int kc, const float* pa,
-                                                                    const float* pb, float* c,
-                                                                    int64_t ldc, float alpha,
-                                                                    float beta) {
-  __m512 c00 = _mm512_setzero_ps(), c01 = _mm512_setzero_ps();
-  __m512 c10 = _mm512_setzero_ps(), c11 = _mm512_setzero_ps();
-  __m512 c20 = _mm512_setzero_ps(), c21 = _mm512_setzero_ps();
-  __m512 c30 = _mm512_setzero_ps(), c31 = _mm512_setzero_ps();
-  __m512 c40 = _mm512_setzero_ps(), c41 = _mm512_setzero_ps();
-  __m512 c50 = _mm512_setzero_ps(), c51 = _mm512_setzero_ps();
-  __m512 c60 = _mm512_setzero_ps(), c61 = _mm512_setzero_ps();
-  __m512 c70 = _mm512_setzero_ps(), c71 = _mm512_setzero_ps();
-  for (int k = 0; k < kc; ++k) {
-    const __m512 b0 = _mm512_loadu_ps(pb), b1 = _mm512_loadu_ps(pb + 16);
-    __m512 a;
-    a = _mm512_set1_ps(pa[0]); c00 = _mm512_fmadd_ps(a, b0, c00); c01 = _mm512_fmadd_ps(a, b1, c01);
-    a = _mm512_set1_ps(pa[1]); c10 = _mm512_fmadd_ps(a, b0, c10); c11 = _mm512_fmadd_ps(a, b1, c11);
-    a = _mm512_set1_ps(pa[2]); c20 = _mm512_fmadd_ps(a, b0, c20); c21 = _mm512_fmadd_ps(a, b1, c21);
-    a = _mm512_set1_ps(pa[3]); c30 = _mm512_fmadd_ps(a, b0, c30); c31 = _mm512_fmadd_ps(a, b1, c31);
-    a = _mm512_set1_ps(pa[4]); c40 = _mm512_fmadd_ps(a, b0, c40); c41 = _mm512_fmadd_ps(a, b1, c41);
-    a = _mm512_set1_ps(pa[5]); c50 = _mm512_fmadd_ps(a, b0, c50); c51 = _mm512_fmadd_ps(a, b1, c51);
-    a = _mm512_set1_ps(pa[6]); c60 = _mm512_fmadd_ps(a, b0, c60); c61 = _mm512_fmadd_ps(a, b1, c61);
-    a = _mm512_set1_ps(pa[7]); c70 = _mm512_fmadd_ps(a, b0, c70); c71 = _mm512_fmadd_ps(a, b1, c71);
-    pa += 8;
-    pb += 32;
-  }
-  const __m512 va = _mm512_set1_ps(alpha);
-  __m512 acc[8][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31},
-                      {c40, c41}, {c50, c51}, {c60, c61}, {c70, c71}};
-  if (beta == 0.f) {
-    for (int i = 0; i < 8; ++i) {
-      _mm512_storeu_ps(c + i * ldc, _mm512_mul_ps(va, acc[i][0]));
-      _mm512_storeu_ps(c + i * ldc + 16, _mm512_mul_ps(va, acc[i][1]));
-    }
-  } else {
-    const __m512 vb = _mm512_set1_ps(beta);
-    for (int i = 0; i < 8; ++i) {
-      float* ci = c + i * ldc;
-      _mm512_storeu_ps(ci, _mm512_fmadd_ps(va, acc[i][0], _mm512_mul_ps(vb, _mm512_loadu_ps(ci))));
-      _mm512_storeu_ps(ci + 16,
-                       _mm512_fmadd_ps(va, acc[i][1], _mm512_mul_ps(vb, _mm512_loadu_ps(ci + 16))));
-    }
-  }
-}
+// The AVX2 (6 x 16) and AVX-512 (8 x 32) tiles: one template (gemm_ukernel.hpp) per ISA.
+namespace simd_avx2 {
+#define EMBER_CPU_SIMD_TARGET EMBER_CPU_TARGET_AVX2
+#include "gemm_ukernel.hpp"
+#undef EMBER_CPU_SIMD_TARGET
+}  // namespace simd_avx2
+namespace simd_avx512 {
+#define EMBER_CPU_SIMD_TARGET EMBER_CPU_TARGET_AVX512
+#include "gemm_ukernel.hpp"
+#undef EMBER_CPU_SIMD_TARGET
+}  // namespace simd_avx512
 #endif  // EMBER_CPU_X86
 
 struct GemmConfig {
@@ -264,8 +184,8 @@ struct GemmConfig {
 
 inline GemmConfig gemm_config(Isa isa) {
 #if EMBER_CPU_X86
-  if (isa == Isa::avx512) return {8, 32, 128, 256, 2048, &ukernel_avx512_8x32};
-  if (isa == Isa::avx2) return {6, 16, 120, 256, 2048, &ukernel_avx2_6x16};
+  if (isa == Isa::avx512) return {8, 32, 128, 256, 2048, &simd_avx512::ukernel<simd::Avx512, 8>};
+  if (isa == Isa::avx2) return {6, 16, 120, 256, 2048, &simd_avx2::ukernel<simd::Avx2, 6>};
 #endif
   (void)isa;
   return {4, 16, 128, 256, 2048, &ukernel_generic<4, 16>};

@@ -40,9 +40,11 @@
 #include <utility>
 
 #include <ember/core/error.hpp>
+#include <ember/kernels/hd.hpp>
 
-/// Host+device inline function (shared by kernels and the host-side emulation tests).
-#define EMBER_CUDA_HD __host__ __device__ __forceinline__
+/// Host+device inline function (shared by kernels and the host-side emulation tests): the same
+/// marker as EMBER_HD (include/ember/kernels/hd.hpp), under the name the CUDA files use.
+#define EMBER_CUDA_HD EMBER_HD
 
 #if defined(EMBER_CUDA_EMULATION)
 /// `__shared__ T name dims;` -- the host runtime's per-block instance (see host/simt.hpp).
