@@ -110,8 +110,7 @@ TEST_CASE("options: ConvTranspose2d from ConvTranspose2dOptions equals the posit
   CHECK(d.bias() == true);
 
   manual_seed(12);
-  nn::ConvTranspose2d a(
-      nn::ConvTranspose2dOptions(4, 2, 3).stride(2).padding(1).output_padding(1));
+  nn::ConvTranspose2d a(nn::ConvTranspose2dOptions(4, 2, 3).stride(2).padding(1).output_padding(1));
   manual_seed(12);
   nn::ConvTranspose2d b(4, 2, 3, 2, 1, 1);
   CHECK(a.weight.shape() == Shape{4, 2, 3, 3});  // (in, out, k, k) as PyTorch
@@ -167,8 +166,7 @@ TEST_CASE("options: BatchNorm2d from BatchNorm2dOptions equals the positional fo
   check_same(a.forward(x), b.forward(x));
 }
 
-TEST_CASE("options: GroupNorm from GroupNormOptions equals the positional form",
-          "[options][nn]") {
+TEST_CASE("options: GroupNorm from GroupNormOptions equals the positional form", "[options][nn]") {
   const nn::GroupNormOptions d(2, 6);
   CHECK(d.eps() == 1e-5);
   CHECK(d.affine() == true);
@@ -216,8 +214,8 @@ TEST_CASE("options: MaxPool2d stride defaults to kernel_size, no sentinel", "[op
 }
 
 TEST_CASE("options: SGDOptions and AdamOptions chain as libtorch's", "[options][optim]") {
-  const optim::SGDOptions s = optim::SGDOptions(0.1).momentum(0.9).dampening(0.0)
-                                  .weight_decay(1e-4).nesterov(true);
+  const optim::SGDOptions s =
+      optim::SGDOptions(0.1).momentum(0.9).dampening(0.0).weight_decay(1e-4).nesterov(true);
   CHECK(s.lr() == 0.1);
   CHECK(s.momentum() == 0.9);
   CHECK(s.weight_decay() == 1e-4);
@@ -228,8 +226,8 @@ TEST_CASE("options: SGDOptions and AdamOptions chain as libtorch's", "[options][
   CHECK(sd.weight_decay() == 0.0);
   CHECK(sd.nesterov() == false);
 
-  const optim::AdamOptions a = optim::AdamOptions(1e-3).betas({0.8, 0.99}).eps(1e-6)
-                                   .weight_decay(0.01);
+  const optim::AdamOptions a =
+      optim::AdamOptions(1e-3).betas({0.8, 0.99}).eps(1e-6).weight_decay(0.01);
   CHECK(a.lr() == 1e-3);
   CHECK(std::get<0>(a.betas()) == 0.8);
   CHECK(std::get<1>(a.betas()) == 0.99);
@@ -307,8 +305,9 @@ TEST_CASE("options: bad options name the layer and the value", "[options][errors
              [&] { optim::SGD({p}, optim::SGDOptions(0.1).momentum(-0.1)); });
   expect_bad("SGD", {"nesterov", "momentum 0"},
              [&] { optim::SGD({p}, optim::SGDOptions(0.1).nesterov(true)); });
-  expect_bad("Adam", {"betas", "0.9, 1"},
-             [&] { optim::Adam({p}, optim::AdamOptions().betas({0.9, 1.0})); });
+  expect_bad("Adam", {"betas", "0.9, 1"}, [&] {
+    optim::Adam({p}, optim::AdamOptions().betas({0.9, 1.0}));
+  });
   expect_bad("Adam", {"eps", "-1"}, [&] { optim::Adam({p}, optim::AdamOptions().eps(-1)); });
   expect_bad("Adam", {"weight_decay", "-2"},
              [&] { optim::Adam({p}, optim::AdamOptions().weight_decay(-2)); });

@@ -11,18 +11,22 @@
 #pragma once
 #include <utility>
 
-#define EMBER_ARG(T, name)                                           \
- public:                                                             \
-  auto name(const T& new_##name)->decltype(*this) {                  \
-    this->name##_ = new_##name;                                      \
-    return *this;                                                    \
-  }                                                                  \
-  auto name(T&& new_##name)->decltype(*this) {                       \
-    this->name##_ = std::move(new_##name);                           \
-    return *this;                                                    \
-  }                                                                  \
-  const T& name() const noexcept { return this->name##_; }           \
-  T& name() noexcept { return this->name##_; }                       \
-                                                                     \
- private:                                                            \
+#define EMBER_ARG(T, name)                          \
+ public:                                            \
+  auto name(const T& new_##name)->decltype(*this) { \
+    this->name##_ = new_##name;                     \
+    return *this;                                   \
+  }                                                 \
+  auto name(T&& new_##name)->decltype(*this) {      \
+    this->name##_ = std::move(new_##name);          \
+    return *this;                                   \
+  }                                                 \
+  const T& name() const noexcept {                  \
+    return this->name##_;                           \
+  }                                                 \
+  T& name() noexcept {                              \
+    return this->name##_;                           \
+  }                                                 \
+                                                    \
+ private:                                           \
   T name##_

@@ -57,8 +57,8 @@ class Conv2d : public Module {
   explicit Conv2d(const Conv2dOptions& options_) : options(options_) {
     detail::check_conv_options("Conv2d", options);
     const int64_t k = options.kernel_size();
-    weight = register_parameter("weight",
-                                empty({options.out_channels(), options.in_channels(), k, k}));
+    weight =
+        register_parameter("weight", empty({options.out_channels(), options.in_channels(), k, k}));
     if (options.bias()) bias = register_parameter("bias", empty({options.out_channels()}));
     reset_parameters();
   }
@@ -89,8 +89,8 @@ class ConvTranspose2d : public Module {
               "ConvTranspose2d", "output_padding must be >= 0 and smaller than stride ",
               options.stride(), ", got ", options.output_padding());
     const int64_t k = options.kernel_size();
-    weight = register_parameter("weight",
-                                empty({options.in_channels(), options.out_channels(), k, k}));
+    weight =
+        register_parameter("weight", empty({options.in_channels(), options.out_channels(), k, k}));
     if (options.bias()) bias = register_parameter("bias", empty({options.out_channels()}));
     reset_parameters();
   }

@@ -57,9 +57,8 @@ class MaxPool2d : public Module {
   }
   /// The positional form; without a stride the stride is kernel_size (PyTorch's default).
   explicit MaxPool2d(int kernel_size, std::optional<int> stride = std::nullopt, int padding = 0)
-      : MaxPool2d(MaxPool2dOptions(kernel_size)
-                      .stride(stride.value_or(kernel_size))
-                      .padding(padding)) {}
+      : MaxPool2d(
+            MaxPool2dOptions(kernel_size).stride(stride.value_or(kernel_size)).padding(padding)) {}
   Tensor forward(const Tensor& x) override {
     return max_pool2d(x, options.kernel_size(), options.stride(), options.padding());
   }

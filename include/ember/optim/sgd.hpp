@@ -40,9 +40,8 @@ class SGD : public Optimizer {
       Tensor& p = params_[i];
       Tensor g = p.grad();
       if (!g.defined()) continue;
-      kernels::SgdParams sp =
-          kernels::make_sgd_params(opt_.lr(), opt_.momentum(), opt_.dampening(),
-                                   opt_.weight_decay(), opt_.nesterov(), false);
+      kernels::SgdParams sp = kernels::make_sgd_params(opt_.lr(), opt_.momentum(), opt_.dampening(),
+                                                       opt_.weight_decay(), opt_.nesterov(), false);
       if (opt_.momentum() != 0.0 && !buf_[i].defined()) {
         buf_[i] = empty_like(p);
         sp.first_step = true;
