@@ -777,7 +777,7 @@ int run_train(Options o, Device dev) {
   model->to(dev);
   model->train();
   ember::optim::AdamOptions aopt;
-  aopt.lr = o.lr;
+  aopt.lr(o.lr);
   ember::optim::Adam opt(model->parameters(), aopt);
 
   if (!o.resume.empty()) {
@@ -801,7 +801,7 @@ int run_train(Options o, Device dev) {
     o.seed = ck_seed;
     o.train_on_all = ck_all;
     if (!o.lr_set && meta.count("lr")) o.lr = std::strtod(meta["lr"].c_str(), nullptr);
-    opt.options().lr = o.lr;
+    opt.options().lr(o.lr);
     history = decode_history(meta.count("history") ? meta["history"] : std::string());
     const int64_t ck_spe = meta.count("steps_per_epoch")
                                ? meta_int(meta, "steps_per_epoch", o.resume)

@@ -23,6 +23,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/dispatch.hpp"
 #include "tensor.hpp"
 
 namespace ember {
@@ -112,7 +113,7 @@ struct NonFinite {
 inline NonFinite count_non_finite(const Tensor& t) {
   NonFinite r;
   if (!t.defined()) return r;
-  std::vector<float> host;
+  std::vector<float> host;  // a CUDA tensor's values are read on the host (a copy, no kernel)
   const float* p = t.data();
   if (t.is_cuda()) {
     host = t.to_vector();
@@ -168,10 +169,7 @@ inline void record(const char* name, Tensor& out, std::vector<Tensor> inputs,
 }
 
 inline void accumulate_into(const Tensor& src, const Tensor& dst) {
-  if (dst.is_cuda())
-    cuda("backward").accumulate(dst.numel(), src.data(), dst.data());
-  else
-    cpu::accumulate(dst.numel(), src.data(), dst.data());
+  EMBER_DISPATCH("backward", dst, accumulate, dst.numel(), src.data(), dst.data());
 }
 
 }  // namespace detail
@@ -287,3 +285,9 @@ inline void Tensor::backward(const Tensor& grad, bool retain_graph) const {
 }
 
 }  // namespace ember
+
+// Tensor's members that need autograd (to, clone, reshape, flatten, unflatten). Included here,
+// after everything above is defined, rather than from tensor.hpp: then tensor.hpp and this file
+// are each complete whichever is included first.
+#include "ops/copy.hpp"
+#include "ops/view.hpp"

@@ -19,6 +19,7 @@
 #include <ember/kernels/cpu/random.hpp>
 
 #include "core/device.hpp"
+#include "core/dispatch.hpp"
 #include "core/error.hpp"
 #include "core/generator.hpp"
 #include "core/shape.hpp"
@@ -158,13 +159,13 @@ class Tensor {
 namespace detail {
 
 inline void fill_(const Tensor& t, float value) {
-  if (t.is_cuda())
-    cuda("fill").fill(t.numel(), value, t.data());
-  else
-    cpu::fill(t.numel(), value, t.data());
+  EMBER_DISPATCH("fill", t, fill, t.numel(), value, t.data());
 }
 
-inline void copy_(const Tensor& src, const Tensor& dst) {  // same numel, any devices
+/// Copies src's values into dst (same numel, any devices). Between devices this is a runtime
+/// memcpy, not a kernel, so it is one of the device branches EMBER_DISPATCH does not own
+/// (docs/architecture.md, "Backend dispatch").
+inline void copy_(const Tensor& src, const Tensor& dst) {
   size_t bytes = static_cast<size_t>(src.numel()) * sizeof(float);
   if (!src.is_cuda() && !dst.is_cuda())
     cpu::copy(src.numel(), src.data(), dst.data());
@@ -225,20 +226,14 @@ inline Tensor scalar_tensor(float value, Device device = Device::cpu) {
 inline Tensor rand(const Shape& shape, Generator& gen, Device device = Device::cpu) {
   Tensor t = Tensor::empty(shape, device, "rand");
   kernels::PhiloxState st = gen.reserve(t.numel());
-  if (t.is_cuda())
-    detail::cuda("rand").rand_uniform(t.numel(), st, t.data());
-  else
-    cpu::rand_uniform(t.numel(), st, t.data());
+  EMBER_DISPATCH("rand", t, rand_uniform, t.numel(), st, t.data());
   return t;
 }
 /// Standard normal numbers from `gen` (the same stream on every device).
 inline Tensor randn(const Shape& shape, Generator& gen, Device device = Device::cpu) {
   Tensor t = Tensor::empty(shape, device, "randn");
   kernels::PhiloxState st = gen.reserve(t.numel());
-  if (t.is_cuda())
-    detail::cuda("randn").rand_normal(t.numel(), st, t.data());
-  else
-    cpu::rand_normal(t.numel(), st, t.data());
+  EMBER_DISPATCH("randn", t, rand_normal, t.numel(), st, t.data());
   return t;
 }
 inline Tensor rand(const Shape& shape, Device device = Device::cpu) {
@@ -285,6 +280,7 @@ inline std::ostream& operator<<(std::ostream& os, const Tensor& t) {
 
 }  // namespace ember
 
+// The members declared above and defined with autograd (backward, to, clone, reshape, ...).
+// autograd.hpp includes ops/copy.hpp and ops/view.hpp at its end, so that it, too, is complete
+// when included first (tests/CMakeLists.txt compiles every public header on its own).
 #include "autograd.hpp"
-#include "ops/copy.hpp"
-#include "ops/view.hpp"

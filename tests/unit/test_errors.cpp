@@ -336,17 +336,17 @@ TEST_CASE("errors: backward", "[errors][autograd]") {
 TEST_CASE("errors: optimiser options", "[errors][optim]") {
   expect_invalid("Adam beta2 = 1", "Adam", {"betas"}, [] {
     ember::optim::AdamOptions o;
-    o.beta2 = 1.0f;
+    o.betas({0.9, 1.0});
     ember::optim::Adam opt({t({2}, true)}, o);
   });
   expect_invalid("Adam negative lr", "Adam", {"lr"}, [] {
     ember::optim::AdamOptions o;
-    o.lr = -1.0f;
+    o.lr(-1.0);
     ember::optim::Adam opt({t({2}, true)}, o);
   });
   expect_invalid("SGD nesterov without momentum", "SGD", {"nesterov"}, [] {
     ember::optim::SGDOptions o;
-    o.nesterov = true;
+    o.nesterov(true);
     ember::optim::SGD opt({t({2}, true)}, o);
   });
   expect_invalid("optimiser over a non-leaf", "Optimizer", {"parameter 0"}, [] {

@@ -369,9 +369,8 @@ double decimal(float v) {
 AdamRun run_adam_fixture(const char* name, const Fixture& f) {
   Tensor p = input(f, "param0");
   ember::optim::AdamOptions o;
-  o.lr = decimal(f.scalar("lr")), o.beta1 = decimal(f.scalar("beta1"));
-  o.beta2 = decimal(f.scalar("beta2")), o.eps = decimal(f.scalar("eps"));
-  o.weight_decay = decimal(f.scalar("weight_decay"));
+  o.lr(decimal(f.scalar("lr"))).betas({decimal(f.scalar("beta1")), decimal(f.scalar("beta2"))});
+  o.eps(decimal(f.scalar("eps"))).weight_decay(decimal(f.scalar("weight_decay")));
   ember::optim::Adam opt({p}, o);
   const int steps = int(f.scalar("steps"));
   REQUIRE(steps == 5);
@@ -426,9 +425,9 @@ TEST_CASE("parity: SGD with momentum and Nesterov, 3 steps", "[optim][parity][sg
     const Fixture f = Fixture::load(name);
     Tensor p = input(f, "param0");
     ember::optim::SGDOptions o;
-    o.lr = f.scalar("lr"), o.momentum = f.scalar("momentum"), o.dampening = f.scalar("dampening");
-    o.weight_decay = f.scalar("weight_decay"), o.nesterov = f.scalar("nesterov") != 0.0f;
-    CHECK(o.nesterov == (std::string(name) == "sgd_nesterov"));
+    o.lr(f.scalar("lr")).momentum(f.scalar("momentum")).dampening(f.scalar("dampening"));
+    o.weight_decay(f.scalar("weight_decay")).nesterov(f.scalar("nesterov") != 0.0f);
+    CHECK(o.nesterov() == (std::string(name) == "sgd_nesterov"));
     ember::optim::SGD opt({p}, o);
     const int steps = int(f.scalar("steps"));
     REQUIRE(steps == 3);

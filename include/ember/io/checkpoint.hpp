@@ -21,20 +21,22 @@
 // the same shape before it changes anything, so a failed load leaves the module untouched. Every
 // problem throws ember::Error naming the file and what is wrong.
 #pragma once
-#include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <exception>
 #include <map>
 #include <set>
 #include <string>
 #include <utility>
 #include <vector>
 
-#include "../nn/module.hpp"
-#include "../optim/adam.hpp"
-#include "../optim/optimizer.hpp"
-#include "atomic_file.hpp"
-#include "deflate.hpp"
+#include "../core/error.hpp"
+#include "../nn/module.hpp"         // nn::Module
+#include "../optim/optimizer.hpp"   // optim::Optimizer
+#include "../tensor.hpp"            // Tensor, NoGradGuard, detail::copy_
+#include "atomic_file.hpp"          // write_file_atomic, read_file
+#include "deflate.hpp"              // crc32
 
 namespace ember::io {
 
@@ -137,7 +139,13 @@ inline void decode_floats(const uint8_t* src, float* dst, size_t n) {
 inline void save_checkpoint(const std::string& path, const nn::Module& module,
                             optim::Optimizer* opt,
                             const std::map<std::string, std::string>& meta = {}) {
-  using namespace detail;
+  using detail::checkpoint_tensors;
+  using detail::ckpt_fail;
+  using detail::kCheckpointMagic;
+  using detail::kCheckpointVersion;
+  using detail::put_string;
+  using detail::put_u32;
+  using detail::put_u64;
   std::vector<std::pair<std::string, Tensor>> tensors = checkpoint_tensors(module, opt);
   std::vector<uint8_t> payload;
   put_u32(payload, uint32_t(meta.size()));
@@ -179,7 +187,14 @@ inline void save_checkpoint(const std::string& path, const nn::Module& module,
 inline void load_checkpoint(const uint8_t* data, size_t size, const std::string& name,
                             nn::Module& module, optim::Optimizer* opt,
                             std::map<std::string, std::string>* meta = nullptr) {
-  using namespace detail;
+  using detail::ByteReader;
+  using detail::StoredTensor;
+  using detail::checkpoint_tensors;
+  using detail::ckpt_fail;
+  using detail::decode_floats;
+  using detail::kCheckpointHeader;
+  using detail::kCheckpointMagic;
+  using detail::kCheckpointVersion;
   const std::string& path = name;
   if (size < 8 || std::memcmp(data, kCheckpointMagic, 8) != 0) {
     if (size == 0) ckpt_fail(path, "truncated: the file is empty");

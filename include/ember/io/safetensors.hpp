@@ -518,7 +518,10 @@ inline void st_encode(std::vector<uint8_t>& out, const std::vector<float>& value
 inline std::vector<uint8_t> encode_safetensors(const std::vector<SafeTensor>& tensors,
                                                const std::map<std::string, std::string>& metadata = {},
                                                const std::string& file = "<memory>") {
-  using namespace detail;
+  using detail::json_escape;
+  using detail::st_encode;
+  using detail::st_fail;
+  using detail::valid_utf8;
   std::string header = "{";
   if (!metadata.empty()) {
     header += "\"__metadata__\":{";
@@ -568,7 +571,16 @@ inline std::vector<uint8_t> encode_safetensors(const std::vector<SafeTensor>& te
 /// error messages. Throws ember::Error.
 inline SafetensorsFile decode_safetensors(const uint8_t* bytes, size_t size,
                                           const std::string& file = "<memory>") {
-  using namespace detail;
+  using detail::Json;
+  using detail::JsonReader;
+  using detail::StDtype;
+  using detail::get_le;
+  using detail::json_kind_name;
+  using detail::kSafetensorsMaxHeader;
+  using detail::st_decode;
+  using detail::st_dtype;
+  using detail::st_fail;
+  using detail::st_uint;
   if (size < 8)
     st_fail(file, "truncated: " + std::to_string(size) +
                       " bytes, too short for the 8-byte header length");

@@ -23,7 +23,7 @@ std::shared_ptr<nn::Module> make(Args... args) {
 class DownBlock : public nn::Module {
  public:
   DownBlock(int in, int out) {
-    using namespace nn;
+    using nn::BatchNorm2d, nn::Conv2d, nn::MaxPool2d, nn::ReLU, nn::Sequential;
     model = register_module(
         "model", std::make_shared<Sequential>(std::initializer_list<std::shared_ptr<Module>>{
                      detail::make<Conv2d>(in, out, 3, 1, 1), detail::make<BatchNorm2d>(out),
@@ -40,7 +40,7 @@ class DownBlock : public nn::Module {
 class UpBlock : public nn::Module {
  public:
   UpBlock(int in, int out) {
-    using namespace nn;
+    using nn::BatchNorm2d, nn::Conv2d, nn::ConvTranspose2d, nn::ReLU, nn::Sequential;
     model = register_module(
         "model", std::make_shared<Sequential>(std::initializer_list<std::shared_ptr<Module>>{
                      detail::make<ConvTranspose2d>(2 * in, out, 3, 2, 1, 1),
@@ -58,7 +58,8 @@ class UNet : public nn::Module {
  public:
   /// img_size must be divisible by 4 (two poolings); channels of the image (1 for FashionMNIST).
   explicit UNet(int img_size = 16, int img_channels = 1) {
-    using namespace nn;
+    using nn::BatchNorm2d, nn::Conv2d, nn::Flatten, nn::Linear, nn::ReLU, nn::Sequential,
+        nn::Unflatten;
     check_arg(img_size > 0 && img_size % 4 == 0, "UNet", "img_size must be a positive multiple "
               "of 4, got ", img_size);
     const int d0 = 16, d1 = 32, d2 = 64, L = img_size / 4;

@@ -1,9 +1,13 @@
 // @file include/ember/nn/layers.hpp
-// @brief Small modules: ReLU, GELU, MaxPool2d, Linear, Flatten, Unflatten.
+// @brief Small modules: ReLU, GELU, MaxPool2d, Linear, Flatten, Unflatten; MaxPool2dOptions and
+//        LinearOptions as libtorch's.
 #pragma once
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
 
+#include "../core/arg.hpp"
 #include "../ops/gelu.hpp"
 #include "../ops/linear.hpp"
 #include "../ops/max_pool2d.hpp"
@@ -33,33 +37,65 @@ class GELU : public Module {
   std::string approximate_;
 };
 
+/// torch::nn::MaxPool2dOptions(kernel_size): stride = kernel_size, padding 0. Square windows;
+/// no dilation or ceil_mode.
+struct MaxPool2dOptions {
+  MaxPool2dOptions(int kernel_size) : kernel_size_(kernel_size), stride_(kernel_size) {}
+  EMBER_ARG(int, kernel_size);
+  EMBER_ARG(int, stride);
+  EMBER_ARG(int, padding) = 0;
+};
+
 class MaxPool2d : public Module {
  public:
-  /// stride 0 means stride = kernel_size (PyTorch's default).
-  explicit MaxPool2d(int kernel_size, int stride = 0, int padding = 0)
-      : kernel_(kernel_size), stride_(stride), padding_(padding) {}
-  Tensor forward(const Tensor& x) override { return max_pool2d(x, kernel_, stride_, padding_); }
+  explicit MaxPool2d(const MaxPool2dOptions& options_) : options(options_) {
+    const int k = options.kernel_size(), s = options.stride(), p = options.padding();
+    check_arg(k >= 1, "MaxPool2d", "kernel_size must be >= 1, got ", k);
+    check_arg(s >= 1, "MaxPool2d", "stride must be >= 1, got ", s);
+    check_arg(p >= 0 && 2 * int64_t(p) <= k, "MaxPool2d",
+              "padding must be between 0 and half the kernel_size ", k, ", got ", p);
+  }
+  /// The positional form; without a stride the stride is kernel_size (PyTorch's default).
+  explicit MaxPool2d(int kernel_size, std::optional<int> stride = std::nullopt, int padding = 0)
+      : MaxPool2d(
+            MaxPool2dOptions(kernel_size).stride(stride.value_or(kernel_size)).padding(padding)) {}
+  Tensor forward(const Tensor& x) override {
+    return max_pool2d(x, options.kernel_size(), options.stride(), options.padding());
+  }
   std::string name() const override { return "MaxPool2d"; }
 
- private:
-  int kernel_, stride_, padding_;
+  MaxPool2dOptions options;
+};
+
+/// torch::nn::LinearOptions(in_features, out_features): bias true.
+struct LinearOptions {
+  LinearOptions(int64_t in_features, int64_t out_features)
+      : in_features_(in_features), out_features_(out_features) {}
+  EMBER_ARG(int64_t, in_features);
+  EMBER_ARG(int64_t, out_features);
+  EMBER_ARG(bool, bias) = true;
 };
 
 class Linear : public Module {
  public:
-  Linear(int in_features, int out_features, bool bias = true) {
-    check_arg(in_features > 0 && out_features > 0, "Linear",
-              "features must be positive, got in ", in_features, ", out ", out_features);
-    weight = register_parameter("weight", empty({out_features, in_features}));
-    if (bias) this->bias = register_parameter("bias", empty({out_features}));
+  explicit Linear(const LinearOptions& options_) : options(options_) {
+    check_arg(options.in_features() > 0 && options.out_features() > 0, "Linear",
+              "features must be positive, got in ", options.in_features(), ", out ",
+              options.out_features());
+    weight = register_parameter("weight", empty({options.out_features(), options.in_features()}));
+    if (options.bias()) bias = register_parameter("bias", empty({options.out_features()}));
     reset_parameters();
   }
+  /// The positional form: Linear(in, out, bias).
+  Linear(int in_features, int out_features, bool bias = true)
+      : Linear(LinearOptions(in_features, out_features).bias(bias)) {}
   void reset_parameters(Generator& gen = default_generator()) {
     init::default_layer_init(weight, &bias, gen);
   }
   Tensor forward(const Tensor& x) override { return linear(x, weight, bias); }
   std::string name() const override { return "Linear"; }
 
+  LinearOptions options;
   Tensor weight, bias;
 };
 

@@ -6,17 +6,8 @@
 #include <string>
 #include <utility>
 
+#include "../core/dispatch.hpp"  // EMBER_DISPATCH, the one-line backend dispatch
 #include "../tensor.hpp"
-
-/// Calls the CPU kernel ember::cpu::FN(args...) or the CUDA backend's FN(args...) according to
-/// the device of tensor T. This is the only place an op chooses a backend.
-#define EMBER_DISPATCH(OP, T, FN, ...)           \
-  do {                                           \
-    if ((T).is_cuda())                           \
-      ::ember::detail::cuda(OP).FN(__VA_ARGS__); \
-    else                                         \
-      ::ember::cpu::FN(__VA_ARGS__);             \
-  } while (0)
 
 namespace ember::detail {
 

@@ -2,30 +2,38 @@
 // @brief Adam with bias correction and L2 weight decay, exactly torch.optim.Adam (amsgrad off).
 #pragma once
 #include <cmath>
+#include <tuple>
 
 #include <ember/kernels/cpu/optim.hpp>
 
+#include "../core/arg.hpp"
 #include "optimizer.hpp"
 
 namespace ember::optim {
 
-/// Hyper-parameters in double, as PyTorch keeps them, so the per-step scalars round like its.
+/// torch::optim::AdamOptions(lr = 1e-3): betas (0.9, 0.999), eps 1e-8, weight_decay 0; setters
+/// chain: AdamOptions(1e-3).betas({0.9, 0.999}).eps(1e-8). No amsgrad. Hyper-parameters in
+/// double, as PyTorch keeps them, so the per-step scalars round like its.
 struct AdamOptions {
-  double lr = 1e-3;
-  double beta1 = 0.9;
-  double beta2 = 0.999;
-  double eps = 1e-8;
-  double weight_decay = 0.0;
+  using Betas = std::tuple<double, double>;
+  AdamOptions(double lr = 1e-3) : lr_(lr) {}
+  EMBER_ARG(double, lr);
+  EMBER_ARG(Betas, betas) = Betas(0.9, 0.999);
+  EMBER_ARG(double, eps) = 1e-8;
+  EMBER_ARG(double, weight_decay) = 0.0;
 };
 
 class Adam : public Optimizer {
  public:
   Adam(std::vector<Tensor> params, AdamOptions options = {})
       : Optimizer(std::move(params)), opt_(options) {
-    check_arg(opt_.lr >= 0 && opt_.eps >= 0 && opt_.weight_decay >= 0, "Adam",
-              "lr, eps and weight_decay must be >= 0");
-    check_arg(opt_.beta1 >= 0 && opt_.beta1 < 1 && opt_.beta2 >= 0 && opt_.beta2 < 1, "Adam",
-              "betas must be in [0, 1), got ", opt_.beta1, ", ", opt_.beta2);
+    const auto [beta1, beta2] = opt_.betas();
+    check_arg(opt_.lr() >= 0, "Adam", "lr must be >= 0, got ", opt_.lr());
+    check_arg(opt_.eps() >= 0, "Adam", "eps must be >= 0, got ", opt_.eps());
+    check_arg(opt_.weight_decay() >= 0, "Adam", "weight_decay must be >= 0, got ",
+              opt_.weight_decay());
+    check_arg(beta1 >= 0 && beta1 < 1 && beta2 >= 0 && beta2 < 1, "Adam",
+              "betas must be in [0, 1), got ", beta1, ", ", beta2);
     m_.resize(params_.size());
     v_.resize(params_.size());
     step_.resize(params_.size());
@@ -39,8 +47,9 @@ class Adam : public Optimizer {
       ensure_state(i);
       float& count = step_[i].data()[0];  // a float32 CPU scalar, as PyTorch keeps state["step"]
       count += 1.0f;
-      kernels::AdamParams ap = kernels::make_adam_params(opt_.lr, opt_.beta1, opt_.beta2, opt_.eps,
-                                                         opt_.weight_decay, int64_t(count));
+      const auto [beta1, beta2] = opt_.betas();
+      kernels::AdamParams ap = kernels::make_adam_params(opt_.lr(), beta1, beta2, opt_.eps(),
+                                                         opt_.weight_decay(), int64_t(count));
       EMBER_DISPATCH("Adam.step", p, adam_step, p.numel(), ap, p.data(), g.data(), m_[i].data(),
                      v_[i].data());
     }
