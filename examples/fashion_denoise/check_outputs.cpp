@@ -16,7 +16,7 @@
 //   (command line: CLI11; summary.json is parsed by nlohmann-json)
 //   fashion-denoise-check truncate SRC DST BYTES
 //       writes the first BYTES bytes of SRC to DST (to build a damaged data directory).
-// Prints "ok: ..." lines and exits 0, or prints "FAIL: ..." and exits 1.
+// Prints "ok: ..." lines and exits 0, or prints "FAIL: ..." and exits 1 (2: bad command line).
 #include <ember/ember.hpp>
 #include <ember/io/checkpoint.hpp>
 #include <ember/io/png.hpp>

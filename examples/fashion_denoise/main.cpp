@@ -10,7 +10,8 @@
 // exactly (the noise stream's position is stored in the checkpoint).
 //
 // Compiled as main.cpp this is the CPU program; main.cu includes this file so that nvcc builds
-// the same program with the CUDA backend (fashion-denoise-cuda).
+// the same program with the CUDA backend (fashion-denoise-cuda). The command line is CLI11's,
+// summary.json is written with nlohmann-json (cmake/ember_example_deps.cmake finds both).
 #include <ember/data/idx.hpp>
 #include <ember/data/transforms.hpp>
 #include <ember/ember.hpp>
