@@ -1,7 +1,8 @@
 // @file benchmarks/bench_common.hpp
-// @brief What bench-ops and bench-train share: options, statistics, JSON lines, the list of ops
-//        the seed U-Net runs (with their exact shapes), and naive double-precision references
-//        for batch norm and max pooling (conv and linear: tests/support/naive_reference.hpp).
+// @brief What bench-ops and bench-train share: options (CLI11), statistics, JSON lines
+//        (nlohmann-json), the list of ops the seed U-Net runs (with their exact shapes), and
+//        naive double-precision references for batch norm and max pooling (conv and linear:
+//        tests/support/naive_reference.hpp).
 //
 // JSON field names (one object per line, also used by torch_reference.py and compare_table.py):
 //   op:    {"bench":"op","impl":"ember"|"ember-autograd"|"cudnn"|"cublas"|"cudart"|"torch",
@@ -29,6 +30,9 @@
 #include <vector>
 
 #include <ember/kernels/params.hpp>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 
 namespace bench {
 
@@ -66,61 +70,56 @@ inline std::vector<int> parse_int_list(const std::string& s, const char* what) {
   return out;
 }
 
-/// Parses the shared command line; returns false (after printing usage) for --help.
+/// Parses the shared command line (CLI11); returns false (after printing the help) for --help.
+/// Bad usage throws std::invalid_argument with CLI11's message.
 inline bool parse_options(int argc, char** argv, Options& o, const char* program,
                           const char* extra_usage) {
-  auto usage = [&](std::ostream& os) {
-    os << "usage: " << program
-       << " [--device cpu|cuda] [--batch N[,N...]] [--iters N] [--warmup N] [--json FILE]\n"
-          "       [--tiny] [--no-check] [--only SUBSTRING] [--reps N] [--tf32] [--list]\n"
-       << extra_usage;
+  CLI::App app{"", program};
+  app.footer(extra_usage);
+  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+  // Each value is checked by the same rules as before CLI11 (parse_int_list), then stored.
+  auto positive_list = [](const char* what, std::vector<int>* dst) {
+    return [what, dst](const std::string& v) { *dst = parse_int_list(v, what); };
   };
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    auto value = [&]() -> std::string {
-      std::string v;
-      size_t eq = a.find('=');
-      if (eq != std::string::npos) return a.substr(eq + 1);
-      if (i + 1 >= argc) throw std::invalid_argument(a + " needs a value");
-      return argv[++i];
-    };
-    auto is = [&](const char* flag) {
-      size_t n = std::strlen(flag);
-      return a == flag || (a.compare(0, n, flag) == 0 && a.size() > n && a[n] == '=');
-    };
-    if (a == "-h" || a == "--help") {
-      usage(std::cout);
-      return false;
-    } else if (is("--device")) {
-      o.device = value();
-      if (o.device != "cpu" && o.device != "cuda")
-        throw std::invalid_argument("--device must be cpu or cuda, got " + o.device);
-    } else if (is("--batch")) {
-      o.batches = parse_int_list(value(), "--batch");
-    } else if (is("--iters")) {
-      o.iters = parse_int_list(value(), "--iters").at(0);
-    } else if (is("--warmup")) {
-      std::string v = value();
-      o.warmup = v == "0" ? 0 : parse_int_list(v, "--warmup").at(0);
-    } else if (is("--reps")) {
-      o.reps = parse_int_list(value(), "--reps").at(0);
-    } else if (is("--json")) {
-      o.json = value();
-    } else if (is("--only")) {
-      o.only = value();
-    } else if (a == "--tiny") {
-      o.tiny = true;
-    } else if (a == "--no-check") {
-      o.check = false;
-    } else if (a == "--tf32") {
-      o.tf32 = true;
-    } else if (a == "--list") {
-      o.list = true;
-    } else {
-      usage(std::cerr);
-      throw std::invalid_argument("unknown argument '" + a + "'");
-    }
+  std::vector<int> iters, warmup, reps;
+  app.add_option("--device", o.device, "cpu or cuda")
+      ->type_name("cpu|cuda")
+      ->check(CLI::IsMember({"cpu", "cuda"}));
+  app.add_option_function<std::string>("--batch", positive_list("--batch", &o.batches),
+                                        "batch sizes (default: the program's)")
+      ->type_name("N[,N...]");
+  app.add_option_function<std::string>("--iters", positive_list("--iters", &iters),
+                                        "timed samples (default: per device)")
+      ->type_name("N");
+  app.add_option_function<std::string>(
+         "--warmup",
+         [&warmup](const std::string& v) {
+           warmup = v == "0" ? std::vector<int>{0} : parse_int_list(v, "--warmup");
+         },
+         "untimed calls first (default: per device)")
+      ->type_name("N");
+  app.add_option("--json", o.json, "also write the JSON lines to FILE")->type_name("FILE");
+  app.add_flag("--tiny", o.tiny, "a few iterations at a small size (CI)");
+  app.add_flag_function("--no-check", [&o](int64_t) { o.check = false; },
+                        "skip the correctness checks");
+  app.add_option("--only", o.only, "only ops whose name contains SUBSTRING")->type_name("SUBSTRING");
+  app.add_option_function<std::string>("--reps", positive_list("--reps", &reps),
+                                        "CUDA: calls per timed sample")
+      ->type_name("N");
+  app.add_flag("--tf32", o.tf32, "CUDA: let cuDNN/cuBLAS use TF32");
+  app.add_flag("--list", o.list, "list the ops and exit");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp&) {
+    std::cout << app.help();
+    return false;
+  } catch (const CLI::ParseError& e) {
+    std::cerr << app.help();
+    throw std::invalid_argument(e.what());
   }
+  if (!iters.empty()) o.iters = iters[0];
+  if (!warmup.empty()) o.warmup = warmup[0];
+  if (!reps.empty()) o.reps = reps[0];
   return true;
 }
 
@@ -164,61 +163,42 @@ Stats time_host(F&& fn, int warmup, int iters) {
 // ---------------------------------------------------------------------------------------------
 // JSON lines
 
+/// One JSON line (nlohmann-json, keys in insertion order). num() rounds to `digits` significant
+/// digits; a number that is not finite is written as null.
 class Json {
  public:
   Json& str(const std::string& k, const std::string& v) {
-    key(k);
-    os_ << '"' << escape(v) << '"';
+    j_[k] = v;
     return *this;
   }
   Json& num(const std::string& k, double v, int digits = 6) {
-    key(k);
     if (std::isfinite(v)) {
       std::ostringstream t;
       t << std::setprecision(digits) << v;
-      os_ << t.str();
+      j_[k] = std::stod(t.str());
     } else {
-      os_ << "null";
+      j_[k] = nullptr;
     }
     return *this;
   }
   Json& integer(const std::string& k, int64_t v) {
-    key(k);
-    os_ << v;
+    j_[k] = v;
     return *this;
   }
   Json& boolean(const std::string& k, bool v) {
-    key(k);
-    os_ << (v ? "true" : "false");
+    j_[k] = v;
     return *this;
   }
   Json& null(const std::string& k) {
-    key(k);
-    os_ << "null";
+    j_[k] = nullptr;
     return *this;
   }
-  std::string line() const { return "{" + os_.str() + "}"; }
+  std::string line() const {
+    return j_.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+  }
 
  private:
-  void key(const std::string& k) {
-    if (!first_) os_ << ',';
-    first_ = false;
-    os_ << '"' << escape(k) << "\":";
-  }
-  static std::string escape(const std::string& s) {
-    std::string o;
-    for (char c : s) {
-      if (c == '"' || c == '\\') o += '\\';
-      if (static_cast<unsigned char>(c) < 0x20) {
-        o += ' ';
-        continue;
-      }
-      o += c;
-    }
-    return o;
-  }
-  std::ostringstream os_;
-  bool first_ = true;
+  nlohmann::ordered_json j_ = nlohmann::ordered_json::object();
 };
 
 /// Writes each JSON line to stdout (prefixed "JSON ") and to --json FILE when given.

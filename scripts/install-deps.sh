@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Installs what ember needs on Debian (12 or newer): compiler, CMake, Catch2, the FashionMNIST
-# package. Runs apt-get only for what is missing; uses sudo when not root. ember does not need
-# zlib; when zlib1g-dev happens to be installed, the tests use it as an extra cross-check of
-# ember's own gzip/zlib codec (pass it as an argument to install it).
+# Installs what ember's tests, examples and benchmarks need on Debian (12 or newer): compiler,
+# CMake, Catch2, the FashionMNIST package, zlib (ember::io: gzip and PNG; the core ember::ember
+# needs none of these libraries) and the examples' header-only CLI11 and nlohmann-json. Extra
+# arguments are more packages. Runs apt-get only for what is missing; uses sudo when not root.
 set -euo pipefail
-pkgs=(g++ cmake make catch2 dataset-fashion-mnist "$@")
+pkgs=(g++ cmake make catch2 dataset-fashion-mnist zlib1g-dev libcli11-dev nlohmann-json3-dev "$@")
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -3,8 +3,7 @@
 # source), and runs the whole test suite with ctest. Usage: scripts/run-tests.sh [BUILD_DIR]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# zlib1g-dev: not a dependency of ember, only the tests' independent oracle for its deflate codec.
-bash scripts/install-deps.sh zlib1g-dev
+bash scripts/install-deps.sh
 build=${1:-build}
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DEMBER_WERROR=ON
 cmake --build "$build" -j "$(nproc)"

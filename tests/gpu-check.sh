@@ -13,6 +13,9 @@
 # budget)" and makes the verdict FAIL, so a short run is never mistaken for a pass.
 # FashionMNIST: put the four .gz files in ./data (git-ignored) and carry it; EMBER_DATA is set to
 # it only when all four are there, and the example tests are left out (and named) otherwise.
+# zlib (ember::io) is on the host. The examples' header-only CLI11 and nlohmann-json may not be:
+# run scripts/copy-example-deps.sh on the machine that starts the run and carry deps/ too (CMake
+# uses deps/include when find_package finds neither; summary.txt says which was used).
 # Sanitizers run with the allocator in exact mode (EMBER_CUDA_ALLOCATOR=exact): no rounding and
 # no reuse, so every out-of-bounds access and use after free is visible to them.
 # Warnings: built without -Werror here (CI enforces -Werror with its own compiler); warnings of the

@@ -54,6 +54,15 @@ sanitize() {
 # the two scripts).
 configure_and_build() {
   local arch=${EMBER_GPU_ARCH:-native}
+  # The examples' CLI11 and nlohmann-json: the host's packages, else the carried deps/include.
+  if [ ! -f /usr/include/CLI/CLI.hpp ] || [ ! -f /usr/include/nlohmann/json.hpp ]; then
+    if [ -f deps/include/CLI/CLI.hpp ] && [ -f deps/include/nlohmann/json.hpp ]; then
+      note "CLI11/nlohmann-json: not installed here; using the carried copy in deps/include"
+    else
+      note "CLI11/nlohmann-json: not in /usr/include and no deps/include carried" \
+        "(scripts/copy-example-deps.sh); configure stops unless CMake finds them elsewhere"
+    fi
+  fi
   run configure "$1" cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release -DEMBER_CUDA=ON \
     -DEMBER_WERROR=OFF -DCMAKE_CXX_FLAGS="-Wall -Wextra" \
     -DCMAKE_CUDA_FLAGS="-Xcompiler=-Wall,-Wextra" -DCMAKE_CUDA_ARCHITECTURES="$arch"

@@ -13,16 +13,19 @@
 //       two runs ended in the same state, bitwise: every tensor of both checkpoints (parameters,
 //       batch-norm buffers, Adam state) and their step and noise position are equal, loss.csv is
 //       byte for byte the same, and so are the per-epoch losses and test MSEs in summary.json.
+//   (command line: CLI11; summary.json is parsed by nlohmann-json)
 //   fashion-denoise-check truncate SRC DST BYTES
 //       writes the first BYTES bytes of SRC to DST (to build a damaged data directory).
-// Prints "ok: ..." lines and exits 0, or prints "FAIL: ..." and exits 1.
+// Prints "ok: ..." lines and exits 0, or prints "FAIL: ..." and exits 1 (2: bad command line).
 #include <ember/ember.hpp>
 #include <ember/io/checkpoint.hpp>
 #include <ember/io/png.hpp>
 #include <ember/models/unet.hpp>
 
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
 #include <algorithm>
-#include <cctype>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -50,185 +53,23 @@ void require(bool cond, const std::string& what) {
   if (!cond) throw Failure(what);
 }
 
-// ---- a small strict JSON parser (RFC 8259 values; enough to validate summary.json) ----
-struct Json {
-  enum Kind { Null, Bool, Number, String, Array, Object } kind = Null;
-  bool b = false;
-  double num = 0;
-  std::string str;
-  std::vector<Json> arr;
-  std::map<std::string, Json> obj;
+using Json = nlohmann::json;
 
-  const Json& at(const std::string& key) const {
-    require(kind == Object, "JSON: expected an object holding '" + key + "'");
-    auto it = obj.find(key);
-    require(it != obj.end(), "JSON: missing key '" + key + "'");
-    return it->second;
+// summary.json parsed by nlohmann-json (a syntax error, a missing key or a value of the wrong
+// type throws, and is reported as a failure).
+Json read_json(const std::string& path) {
+  std::vector<uint8_t> b = ember::io::read_file(path);
+  try {
+    return Json::parse(b.begin(), b.end());
+  } catch (const Json::exception& e) {
+    throw Failure(path + ": not valid JSON: " + e.what());
   }
-  double number(const std::string& what) const {
-    require(kind == Number, "JSON: '" + what + "' is not a number");
-    return num;
-  }
-};
+}
 
-class JsonParser {
- public:
-  explicit JsonParser(const std::string& text) : s_(text) {}
-  Json parse() {
-    Json v = value(0);
-    ws();
-    require(i_ == s_.size(), "JSON: trailing characters at offset " + std::to_string(i_));
-    return v;
-  }
-
- private:
-  void ws() {
-    while (i_ < s_.size() && (s_[i_] == ' ' || s_[i_] == '\n' || s_[i_] == '\r' || s_[i_] == '\t'))
-      ++i_;
-  }
-  [[noreturn]] void fail(const std::string& what) {
-    throw Failure("JSON: " + what + " at offset " + std::to_string(i_));
-  }
-  bool lit(const char* word) {
-    size_t n = std::strlen(word);
-    if (s_.compare(i_, n, word) != 0) return false;
-    i_ += n;
-    return true;
-  }
-  std::string string_value() {
-    if (s_[i_] != '"') fail("expected a string");
-    ++i_;
-    std::string out;
-    while (true) {
-      if (i_ >= s_.size()) fail("unterminated string");
-      char c = s_[i_++];
-      if (c == '"') break;
-      if (static_cast<unsigned char>(c) < 0x20) fail("control character in string");
-      if (c == '\\') {
-        if (i_ >= s_.size()) fail("unterminated escape");
-        char e = s_[i_++];
-        switch (e) {
-          case '"': case '\\': case '/': out += e; break;
-          case 'b': out += '\b'; break;
-          case 'f': out += '\f'; break;
-          case 'n': out += '\n'; break;
-          case 'r': out += '\r'; break;
-          case 't': out += '\t'; break;
-          case 'u':
-            if (i_ + 4 > s_.size()) fail("short \\u escape");
-            for (int k = 0; k < 4; ++k)
-              if (!std::isxdigit(static_cast<unsigned char>(s_[i_ + size_t(k)]))) fail("bad \\u escape");
-            out += '?';
-            i_ += 4;
-            break;
-          default: fail("bad escape");
-        }
-      } else {
-        out += c;
-      }
-    }
-    return out;
-  }
-  Json value(int depth) {
-    if (depth > 64) fail("nesting too deep");
-    ws();
-    if (i_ >= s_.size()) fail("unexpected end");
-    Json v;
-    char c = s_[i_];
-    if (c == '{') {
-      v.kind = Json::Object;
-      ++i_;
-      ws();
-      if (i_ < s_.size() && s_[i_] == '}') {
-        ++i_;
-        return v;
-      }
-      while (true) {
-        ws();
-        if (i_ >= s_.size()) fail("unexpected end in object");
-        std::string key = string_value();
-        ws();
-        if (i_ >= s_.size() || s_[i_] != ':') fail("expected ':'");
-        ++i_;
-        if (v.obj.count(key)) fail("duplicate key '" + key + "'");
-        v.obj[key] = value(depth + 1);
-        ws();
-        if (i_ < s_.size() && s_[i_] == ',') {
-          ++i_;
-          continue;
-        }
-        if (i_ < s_.size() && s_[i_] == '}') {
-          ++i_;
-          return v;
-        }
-        fail("expected ',' or '}'");
-      }
-    }
-    if (c == '[') {
-      v.kind = Json::Array;
-      ++i_;
-      ws();
-      if (i_ < s_.size() && s_[i_] == ']') {
-        ++i_;
-        return v;
-      }
-      while (true) {
-        v.arr.push_back(value(depth + 1));
-        ws();
-        if (i_ < s_.size() && s_[i_] == ',') {
-          ++i_;
-          continue;
-        }
-        if (i_ < s_.size() && s_[i_] == ']') {
-          ++i_;
-          return v;
-        }
-        fail("expected ',' or ']'");
-      }
-    }
-    if (c == '"') {
-      v.kind = Json::String;
-      v.str = string_value();
-      return v;
-    }
-    if (lit("true")) {
-      v.kind = Json::Bool;
-      v.b = true;
-      return v;
-    }
-    if (lit("false")) {
-      v.kind = Json::Bool;
-      return v;
-    }
-    if (lit("null")) return v;
-    // number: -? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?
-    size_t start = i_;
-    if (s_[i_] == '-') ++i_;
-    auto digits = [&] {
-      size_t d0 = i_;
-      while (i_ < s_.size() && std::isdigit(static_cast<unsigned char>(s_[i_]))) ++i_;
-      return i_ - d0;
-    };
-    if (i_ < s_.size() && s_[i_] == '0')
-      ++i_;
-    else if (digits() == 0)
-      fail("bad value");
-    if (i_ < s_.size() && s_[i_] == '.') {
-      ++i_;
-      if (digits() == 0) fail("bad number");
-    }
-    if (i_ < s_.size() && (s_[i_] == 'e' || s_[i_] == 'E')) {
-      ++i_;
-      if (i_ < s_.size() && (s_[i_] == '+' || s_[i_] == '-')) ++i_;
-      if (digits() == 0) fail("bad exponent");
-    }
-    v.kind = Json::Number;
-    v.num = std::strtod(s_.substr(start, i_ - start).c_str(), nullptr);
-    return v;
-  }
-  const std::string& s_;
-  size_t i_ = 0;
-};
+double number(const Json& j, const std::string& what) {
+  require(j.is_number(), "JSON: '" + what + "' is not a number");
+  return j.get<double>();
+}
 
 std::string read_text(const std::string& path) {
   std::vector<uint8_t> b = ember::io::read_file(path);
@@ -321,31 +162,30 @@ int64_t check_loss_csv(const std::string& path) {
 }
 
 void check_summary(const std::string& path, int64_t want_step, double max_ratio) {
-  Json j = JsonParser(read_text(path)).parse();
-  require(j.kind == Json::Object, path + ": not a JSON object");
-  require(j.at("program").str == "fashion-denoise", path + ": wrong program");
-  require(j.at("parameters").number("parameters") == 234977, path + ": parameters != 234977");
+  Json j = read_json(path);
+  require(j.is_object(), path + ": not a JSON object");
+  require(j.at("program") == "fashion-denoise", path + ": wrong program");
+  require(number(j.at("parameters"), "parameters") == 234977, path + ": parameters != 234977");
   const Json& settings = j.at("settings");
   for (const char* k : {"epochs", "batch", "lr", "seed", "max_steps", "train_on_all", "data", "out"})
     (void)settings.at(k);
-  require(j.at("device").kind == Json::String, path + ": device is not a string");
+  require(j.at("device").is_string(), path + ": device is not a string");
   const Json& t = j.at("timings");
-  require(t.at("total_s").number("total_s") > 0, path + ": total_s <= 0");
-  require(t.at("s_per_epoch").kind == Json::Array, path + ": s_per_epoch is not an array");
-  require(t.at("images_per_s").number("images_per_s") > 0, path + ": images_per_s <= 0");
+  require(number(t.at("total_s"), "total_s") > 0, path + ": total_s <= 0");
+  require(t.at("s_per_epoch").is_array(), path + ": s_per_epoch is not an array");
+  require(number(t.at("images_per_s"), "images_per_s") > 0, path + ": images_per_s <= 0");
   const Json& epochs = j.at("epochs");
-  require(epochs.kind == Json::Array && !epochs.arr.empty(), path + ": no epochs");
-  for (const Json& e : epochs.arr)
+  require(epochs.is_array() && !epochs.empty(), path + ": no epochs");
+  for (const Json& e : epochs)
     for (const char* k : {"epoch", "steps", "train_loss_mean", "test_mse", "noisy_input_mse"})
-      (void)e.at(k).number(k);
-  const double mse = j.at("final").at("test_mse").number("final.test_mse");
-  const double noisy = j.at("final").at("noisy_input_mse").number("final.noisy_input_mse");
+      (void)number(e.at(k), k);
+  const double mse = number(j.at("final").at("test_mse"), "final.test_mse");
+  const double noisy = number(j.at("final").at("noisy_input_mse"), "final.noisy_input_mse");
   require(noisy > 0.3 && noisy < 0.5, path + ": noisy input MSE " + std::to_string(noisy) +
                                           " is not the expected ~0.4");
   if (want_step >= 0)
-    require(int64_t(j.at("step").number("step")) == want_step,
-            path + ": step " + std::to_string(j.at("step").num) + ", expected " +
-                std::to_string(want_step));
+    require(int64_t(number(j.at("step"), "step")) == want_step,
+            path + ": step " + j.at("step").dump() + ", expected " + std::to_string(want_step));
   if (max_ratio > 0)
     require(mse < max_ratio * noisy, path + ": final test MSE " + std::to_string(mse) +
                                          " is not below " + std::to_string(max_ratio) +
@@ -394,80 +234,75 @@ void check_same_run(const std::string& a, const std::string& b) {
   }
   const std::string ca = read_text(join(a, fd::kLossCsv)), cb = read_text(join(b, fd::kLossCsv));
   require(ca == cb, "loss.csv differs between " + a + " and " + b);
-  Json ja = JsonParser(read_text(join(a, fd::kSummary))).parse();
-  Json jb = JsonParser(read_text(join(b, fd::kSummary))).parse();
+  Json ja = read_json(join(a, fd::kSummary));
+  Json jb = read_json(join(b, fd::kSummary));
   const Json &ea = ja.at("epochs"), &eb = jb.at("epochs");
-  require(ea.arr.size() == eb.arr.size(), "summary.json: different numbers of epochs");
-  for (size_t i = 0; i < ea.arr.size(); ++i)
+  require(ea.size() == eb.size(), "summary.json: different numbers of epochs");
+  for (size_t i = 0; i < ea.size(); ++i)
     for (const char* k : {"epoch", "steps", "train_loss_mean", "train_loss_last", "test_mse",
                           "noisy_input_mse"})
-      require(ea.arr[i].at(k).number(k) == eb.arr[i].at(k).number(k),
+      require(number(ea[i].at(k), k) == number(eb[i].at(k), k),
               std::string("summary.json: epoch ") + std::to_string(i + 1) + " '" + k + "' differs");
   std::printf("ok: %s and %s hold the same run: %zu tensors (%zu floats) bitwise equal at step %s, "
               "loss.csv identical (%zu bytes), final test MSE %.6f in both\n",
               a.c_str(), b.c_str(), ta.size(), floats, ma["step"].c_str(), ca.size(),
-              ja.at("final").at("test_mse").number("test_mse"));
-}
-
-int usage() {
-  std::fprintf(stderr,
-               "usage: fashion-denoise-check outputs DIR [--step N] [--max-mse-ratio R]\n"
-               "       fashion-denoise-check checkpoint FILE [--step N]\n"
-               "       fashion-denoise-check same-run DIR_A DIR_B\n"
-               "       fashion-denoise-check truncate SRC DST BYTES\n");
-  return 2;
+              number(ja.at("final").at("test_mse"), "test_mse"));
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::vector<std::string> a(argv + 1, argv + argc);
+  CLI::App app{"fashion-denoise-check: validates what fashion-denoise wrote", "fashion-denoise-check"};
+  app.require_subcommand(1);
+  std::string dir, file, dir_a, dir_b, src, dst;
+  int64_t step = -1;
+  double ratio = 0;
+  uint64_t bytes = 0;
+  CLI::App* outputs = app.add_subcommand("outputs", "check every output in DIR");
+  outputs->add_option("DIR", dir, "the --out directory of a run")->required();
+  outputs->add_option("--step", step, "the step the run ended at");
+  outputs->add_option("--max-mse-ratio", ratio, "final test MSE must be below R x the noisy input's")
+      ->type_name("R");
+  CLI::App* checkpoint = app.add_subcommand("checkpoint", "FILE loads into a fresh U-Net and Adam");
+  checkpoint->add_option("FILE", file, "a checkpoint")->required();
+  checkpoint->add_option("--step", step, "the step it must hold");
+  CLI::App* same = app.add_subcommand("same-run", "two runs ended in the same state, bitwise");
+  same->add_option("DIR_A", dir_a)->required();
+  same->add_option("DIR_B", dir_b)->required();
+  CLI::App* truncate = app.add_subcommand("truncate", "write the first BYTES bytes of SRC to DST");
+  truncate->add_option("SRC", src)->required();
+  truncate->add_option("DST", dst)->required();
+  truncate->add_option("BYTES", bytes)->required();
   try {
-    if (a.size() == 4 && a[0] == "truncate") {
-      std::vector<uint8_t> b = ember::io::read_file(a[1]);
-      size_t keep = std::min(b.size(), size_t(std::strtoull(a[3].c_str(), nullptr, 10)));
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;
+  }
+  try {
+    if (*truncate) {
+      std::vector<uint8_t> b = ember::io::read_file(src);
+      const size_t keep = size_t(std::min<uint64_t>(b.size(), bytes));
       b.resize(keep);
-      ember::io::write_file_atomic(a[2], b);
-      std::printf("ok: wrote the first %zu bytes of %s to %s\n", keep, a[1].c_str(), a[2].c_str());
-      return 0;
+      ember::io::write_file_atomic(dst, b);
+      std::printf("ok: wrote the first %zu bytes of %s to %s\n", keep, src.c_str(), dst.c_str());
+    } else if (*same) {
+      check_same_run(dir_a, dir_b);
+    } else if (*checkpoint) {
+      check_checkpoint(file, step);
+    } else {
+      check_png(join(dir, fd::kDenoiseGrid), fd::grid_width(), fd::grid_height(fd::kDenoiseRows),
+                fd::kDenoiseRows);
+      check_png(join(dir, fd::kFromNoise), fd::grid_width(), fd::grid_height(fd::kFromNoiseRows),
+                fd::kFromNoiseRows);
+      check_plot(join(dir, fd::kLossPng));
+      const int64_t last = check_loss_csv(join(dir, fd::kLossCsv));
+      if (step >= 0)
+        require(last == step, "loss.csv ends at step " + std::to_string(last) + ", expected " +
+                                  std::to_string(step));
+      check_summary(join(dir, fd::kSummary), step, ratio);
+      check_checkpoint(join(dir, fd::kCheckpoint), step);
+      std::printf("ok: all outputs in %s are valid\n", dir.c_str());
     }
-    if (a.size() == 3 && a[0] == "same-run") {
-      check_same_run(a[1], a[2]);
-      return 0;
-    }
-    if ((a.size() == 2 || a.size() == 4) && a[0] == "checkpoint") {
-      int64_t step = -1;
-      if (a.size() == 4) {
-        if (a[2] != "--step") return usage();
-        step = std::strtoll(a[3].c_str(), nullptr, 10);
-      }
-      check_checkpoint(a[1], step);
-      return 0;
-    }
-    if (a.size() < 2 || a[0] != "outputs") return usage();
-    const std::string dir = a[1];
-    int64_t step = -1;
-    double ratio = 0;
-    for (size_t i = 2; i < a.size(); ++i) {
-      if (a[i] == "--step" && i + 1 < a.size())
-        step = std::strtoll(a[++i].c_str(), nullptr, 10);
-      else if (a[i] == "--max-mse-ratio" && i + 1 < a.size())
-        ratio = std::strtod(a[++i].c_str(), nullptr);
-      else
-        return usage();
-    }
-    check_png(join(dir, fd::kDenoiseGrid), fd::grid_width(), fd::grid_height(fd::kDenoiseRows),
-              fd::kDenoiseRows);
-    check_png(join(dir, fd::kFromNoise), fd::grid_width(), fd::grid_height(fd::kFromNoiseRows),
-              fd::kFromNoiseRows);
-    check_plot(join(dir, fd::kLossPng));
-    int64_t last = check_loss_csv(join(dir, fd::kLossCsv));
-    if (step >= 0)
-      require(last == step, "loss.csv ends at step " + std::to_string(last) + ", expected " +
-                                std::to_string(step));
-    check_summary(join(dir, fd::kSummary), step, ratio);
-    check_checkpoint(join(dir, fd::kCheckpoint), step);
-    std::printf("ok: all outputs in %s are valid\n", dir.c_str());
     return 0;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "FAIL: %s\n", e.what());

@@ -10,13 +10,17 @@
 // exactly (the noise stream's position is stored in the checkpoint).
 //
 // Built alone this is the CPU program (fashion-denoise); linked with the compiled CUDA backend
-// ember::cuda (src/cuda_backend.cu) the same file is fashion-denoise-cuda.
+// ember::cuda (src/cuda_backend.cu) the same file is fashion-denoise-cuda. The command line is
+// CLI11's, summary.json is written with nlohmann-json (cmake/ember_example_deps.cmake finds both).
 #include <ember/data/idx.hpp>
 #include <ember/data/transforms.hpp>
 #include <ember/ember.hpp>
 #include <ember/io/checkpoint.hpp>
 #include <ember/io/png.hpp>
 #include <ember/models/unet.hpp>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -55,35 +59,12 @@ constexpr int64_t kPixels = int64_t(S) * S;
 constexpr int64_t kEvalBatch = 1000;
 constexpr uint64_t kTestNoiseSeed = 1;  // fixed, whatever --seed is: scores stay comparable
 
-const char* kUsage =
-    "usage: fashion-denoise [options]\n"
+const char* kAbout =
     "Trains the seed's 16x16 U-Net (234,977 parameters) to denoise FashionMNIST images\n"
     "(noisy = 0.5 x + 0.5 N(0,1), loss = MSE to the clean image, Adam), scores it on the\n"
-    "test set with fixed noise after every epoch and writes its results to --out.\n"
-    "\n"
-    "options:\n"
-    "  --device cpu|cuda|auto  where to run (default auto: CUDA when a GPU is usable)\n"
-    "  --data DIR              FashionMNIST directory (default $EMBER_DATA, else\n"
-    "                          /usr/share/datasets/fashion-mnist)\n"
-    "  --epochs N              epochs to train (default 2)\n"
-    "  --batch N               batch size (default 128; the last partial batch is dropped)\n"
-    "  --lr X                  Adam learning rate (default 1e-4)\n"
-    "  --seed N                seed for initialisation, shuffling, flips and noise (default 0)\n"
-    "  --max-steps N           stop after global step N, counted from the start (default: none)\n"
-    "  --out DIR               output directory, created if missing (default fashion-denoise-out)\n"
-    "  --train-on-all          train on train+test, 70k images (the seed notebook's way)\n"
-    "  --resume CKPT           continue training from a checkpoint up to --epochs/--max-steps\n"
-    "  --checkpoint-every N    also write the checkpoint every N steps, not only after each\n"
-    "                          epoch (default 200; 0: only after each epoch)\n"
-    "  --eval CKPT             only score a checkpoint (test MSE) and draw the PNGs\n"
-    "  --test-limit N          score only the first N test images (default: all 10,000; for\n"
-    "                          quick checks, e.g. the CUDA build under the host emulation)\n"
-    "  --export-safetensors F  also write the final model to F (.safetensors, PyTorch names)\n"
-    "                          and its test inputs to F's .testset.safetensors\n"
-    "  --log-every N           when stdout is not a terminal, print progress every N steps\n"
-    "                          (default 100)\n"
-    "  --help                  show this message\n"
-    "\n"
+    "test set with fixed noise after every epoch and writes its results to --out.";
+
+const char* kFooter =
     "writes to --out: denoise_grid.png (original / noisy / denoised test images),\n"
     "from_noise.png (pure noise / model output), loss.png (loss curve), loss.csv,\n"
     "summary.json, checkpoint.bin (see README.md)\n"
@@ -91,14 +72,10 @@ const char* kUsage =
     "with --resume. Training stops at the first non-finite loss or gradient, keeping the last\n"
     "good checkpoint.\n"
     "exit status: 0 success, 1 runtime error (data, checkpoint, device, files, non-finite\n"
-    "loss), 2 bad usage, 130/143 stopped by SIGINT/SIGTERM (checkpoint written)\n";
-
-struct UsageError : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
+    "loss), 2 bad usage, 130/143 stopped by SIGINT/SIGTERM (checkpoint written)";
 
 // ---------------------------------------------------------------------------------------------
-// command line
+// command line (CLI11)
 
 struct Options {
   std::string device = "auto";
@@ -118,116 +95,139 @@ struct Options {
   int64_t log_every = 100;
   int64_t test_limit = 0;  // 0: the whole test set
   int64_t checkpoint_every = 200;  // 0: only after each epoch
-  bool help = false;
 };
 
-int64_t parse_int(const std::string& flag, const std::string& v, int64_t lo, int64_t hi) {
-  errno = 0;
-  char* end = nullptr;
-  long long x = std::strtoll(v.c_str(), &end, 10);
-  if (v.empty() || end == nullptr || *end != '\0' || errno == ERANGE || x < lo || x > hi)
-    throw UsageError(flag + " needs an integer in [" + std::to_string(lo) + ", " +
-                     std::to_string(hi) + "], got '" + v + "'");
-  return x;
+bool all_digits(const std::string& v) {
+  return !v.empty() && std::all_of(v.begin(), v.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
-uint64_t parse_u64(const std::string& flag, const std::string& v) {
-  errno = 0;
-  char* end = nullptr;
-  if (v.empty() || v[0] == '-' || v[0] == '+')
-    throw UsageError(flag + " needs a non-negative integer, got '" + v + "'");
-  unsigned long long x = std::strtoull(v.c_str(), &end, 10);
-  if (end == nullptr || *end != '\0' || errno == ERANGE)
-    throw UsageError(flag + " needs a non-negative integer, got '" + v + "'");
-  return x;
+// Checks run on the text before CLI11 converts it: plain decimal integers only (CLI11 alone
+// would also take "0x10", "010" as octal, or "-1" for an unsigned flag).
+CLI::Validator integer_in(int64_t lo, int64_t hi) {
+  return CLI::Validator(
+      [lo, hi](std::string& v) -> std::string {
+        errno = 0;
+        const long long x = all_digits(v) ? std::strtoll(v.c_str(), nullptr, 10) : -1;
+        if (all_digits(v) && errno != ERANGE && x >= lo && x <= hi) return "";
+        return "needs an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) +
+               "], got '" + v + "'";
+      },
+      "");
 }
 
-double parse_positive(const std::string& flag, const std::string& v) {
-  errno = 0;
-  char* end = nullptr;
-  double x = std::strtod(v.c_str(), &end);
-  if (v.empty() || end == nullptr || *end != '\0' || errno == ERANGE || !(x > 0) || !(x < 1e3))
-    throw UsageError(flag + " needs a positive number, got '" + v + "'");
-  return x;
+CLI::Validator non_negative_u64() {
+  return CLI::Validator(
+      [](std::string& v) -> std::string {
+        errno = 0;
+        if (all_digits(v) && (std::strtoull(v.c_str(), nullptr, 10), errno != ERANGE)) return "";
+        return "needs a non-negative integer below 2^64, got '" + v + "'";
+      },
+      "");
 }
 
-Options parse_args(int argc, char** argv) {
-  Options o;
-  std::vector<std::string> args(argv + 1, argv + argc);
-  for (size_t i = 0; i < args.size(); ++i) {
-    std::string flag = args[i], value;
-    bool inline_value = false;
-    if (flag.compare(0, 2, "--") == 0) {
-      size_t eq = flag.find('=');
-      if (eq != std::string::npos) {
-        value = flag.substr(eq + 1);
-        flag = flag.substr(0, eq);
-        inline_value = true;
-      }
-    }
-    auto no_value = [&] {
-      if (inline_value) throw UsageError(flag + " takes no value");
-    };
-    auto need = [&]() -> std::string {
-      if (inline_value) return value;
-      if (i + 1 >= args.size()) throw UsageError(flag + " needs a value");
-      // "--out --epochs 3" is a forgotten value, not an output directory named "--epochs".
-      if (args[i + 1].compare(0, 2, "--") == 0)
-        throw UsageError(flag + " needs a value, but the next argument is the flag '" +
-                         args[i + 1] + "' (write " + flag + "=VALUE for a value starting with --)");
-      return args[++i];
-    };
-    if (flag == "--help" || flag == "-h") {
-      no_value();
-      o.help = true;
-    } else if (flag == "--device") {
-      o.device = need();
-      if (o.device != "cpu" && o.device != "cuda" && o.device != "auto")
-        throw UsageError("--device must be cpu, cuda or auto, got '" + o.device + "'");
-    } else if (flag == "--data") {
-      o.data = need();
-      if (o.data.empty()) throw UsageError("--data needs a directory");
-    } else if (flag == "--epochs") {
-      o.epochs = parse_int(flag, need(), 1, 100000);
-    } else if (flag == "--batch") {
-      o.batch = parse_int(flag, need(), 1, 65536);
-      o.batch_set = true;
-    } else if (flag == "--lr") {
-      o.lr = parse_positive(flag, need());
-      o.lr_set = true;
-    } else if (flag == "--seed") {
-      o.seed = parse_u64(flag, need());
-      o.seed_set = true;
-    } else if (flag == "--max-steps") {
-      o.max_steps = parse_int(flag, need(), 1, int64_t(1) << 40);
-    } else if (flag == "--out") {
-      o.out = need();
-      if (o.out.empty()) throw UsageError("--out needs a directory");
-    } else if (flag == "--train-on-all") {
-      no_value();
-      o.train_on_all = true;
-    } else if (flag == "--resume") {
-      o.resume = need();
-      if (o.resume.empty()) throw UsageError("--resume needs a checkpoint file");
-    } else if (flag == "--eval") {
-      o.eval = need();
-      if (o.eval.empty()) throw UsageError("--eval needs a checkpoint file");
-    } else if (flag == "--test-limit") {
-      o.test_limit = parse_int(flag, need(), 1, int64_t(1) << 40);
-    } else if (flag == "--export-safetensors") {
-      o.export_st = need();
-      if (o.export_st.empty()) throw UsageError("--export-safetensors needs a file name");
-    } else if (flag == "--log-every") {
-      o.log_every = parse_int(flag, need(), 1, int64_t(1) << 40);
-    } else if (flag == "--checkpoint-every") {
-      o.checkpoint_every = parse_int(flag, need(), 0, int64_t(1) << 40);
-    } else {
-      throw UsageError("unknown argument '" + args[i] + "'");
-    }
-  }
-  if (!o.resume.empty() && !o.eval.empty())
-    throw UsageError("--resume and --eval cannot be used together");
-  return o;
+CLI::Validator positive_below_1000() {
+  return CLI::Validator(
+      [](std::string& v) -> std::string {
+        errno = 0;
+        char* end = nullptr;
+        const double x = std::strtod(v.c_str(), &end);
+        if (!v.empty() && *end == '\0' && errno != ERANGE && x > 0 && x < 1e3) return "";
+        return "needs a positive number below 1000, got '" + v + "'";
+      },
+      "");
+}
+
+CLI::Validator one_of(std::vector<std::string> names) {
+  return CLI::Validator(
+      [names](std::string& v) -> std::string {
+        if (std::find(names.begin(), names.end(), v) != names.end()) return "";
+        std::string list;
+        for (size_t i = 0; i < names.size(); ++i)
+          list += (i == 0 ? "" : i + 1 == names.size() ? " or " : ", ") + names[i];
+        return "must be " + list + ", got '" + v + "'";
+      },
+      "");
+}
+
+// A file or directory name: not empty, and not the next option ("--out --epochs 3" forgot the
+// value of --out; CLI11 would take "--epochs" as the directory name).
+CLI::Validator path_value(const char* what) {
+  return CLI::Validator(
+      [what](std::string& v) -> std::string {
+        if (v.empty()) return std::string("needs ") + what;
+        if (v.compare(0, 2, "--") == 0)
+          return std::string("needs ") + what + ", but the next argument is the flag '" + v +
+                 "' (a forgotten value? write ./" + v + " for a name starting with --)";
+        return "";
+      },
+      "");
+}
+
+// The command line: every option, its value's name in the help (DIR, N, ...) and its check.
+// Fills `o` when the program is run.
+void describe_options(CLI::App& app, Options& o) {
+  app.description(kAbout);
+  app.footer(kFooter);
+  app.get_formatter()->column_width(26);
+  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+  app.set_help_flag("-h,--help", "show this message");
+  app.add_option("--device", o.device, "where to run (default auto: CUDA when a GPU is usable)")
+      ->type_name("cpu|cuda|auto")
+      ->check(one_of({"cpu", "cuda", "auto"}));
+  app.add_option("--data", o.data,
+                 "FashionMNIST directory (default $EMBER_DATA, else\n"
+                 "/usr/share/datasets/fashion-mnist)")
+      ->type_name("DIR")
+      ->check(path_value("a directory"));
+  app.add_option("--epochs", o.epochs, "epochs to train (default 2)")
+      ->type_name("N")
+      ->check(integer_in(1, 100000));
+  app.add_option("--batch", o.batch, "batch size (default 128; the last partial batch is dropped)")
+      ->type_name("N")
+      ->check(integer_in(1, 65536));
+  app.add_option("--lr", o.lr, "Adam learning rate (default 1e-4)")
+      ->type_name("X")
+      ->check(positive_below_1000());
+  app.add_option("--seed", o.seed, "seed for initialisation, shuffling, flips and noise (default 0)")
+      ->type_name("N")
+      ->check(non_negative_u64());
+  app.add_option("--max-steps", o.max_steps,
+                 "stop after global step N, counted from the start (default: none)")
+      ->type_name("N")
+      ->check(integer_in(1, int64_t(1) << 40));
+  app.add_option("--out", o.out, "output directory, created if missing (default fashion-denoise-out)")
+      ->type_name("DIR")
+      ->check(path_value("a directory"));
+  app.add_flag("--train-on-all", o.train_on_all,
+               "train on train+test, 70k images (the seed notebook's way)");
+  CLI::Option* resume =
+      app.add_option("--resume", o.resume,
+                     "continue training from a checkpoint up to --epochs/--max-steps")
+          ->type_name("CKPT")
+          ->check(path_value("a checkpoint file"));
+  app.add_option("--checkpoint-every", o.checkpoint_every,
+                 "also write the checkpoint every N steps, not only after each\n"
+                 "epoch (default 200; 0: only after each epoch)")
+      ->type_name("N")
+      ->check(integer_in(0, int64_t(1) << 40));
+  app.add_option("--eval", o.eval, "only score a checkpoint (test MSE) and draw the PNGs")
+      ->type_name("CKPT")
+      ->check(path_value("a checkpoint file"))
+      ->excludes(resume);
+  app.add_option("--test-limit", o.test_limit,
+                 "score only the first N test images (default: all 10,000; for\n"
+                 "quick checks, e.g. the CUDA build under the host emulation)")
+      ->type_name("N")
+      ->check(integer_in(1, int64_t(1) << 40));
+  app.add_option("--export-safetensors", o.export_st,
+                 "also write the final model to F (.safetensors, PyTorch names)\n"
+                 "and its test inputs to F's .testset.safetensors")
+      ->type_name("F")
+      ->check(path_value("a file name"));
+  app.add_option("--log-every", o.log_every,
+                 "when stdout is not a terminal, print progress every N steps\n(default 100)")
+      ->type_name("N")
+      ->check(integer_in(1, int64_t(1) << 40));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -285,24 +285,8 @@ std::string join(const std::string& dir, const char* name) {
   return (dir.empty() || dir.back() == '/') ? dir + name : dir + "/" + name;
 }
 
-std::string json_string(const std::string& s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += char(c);
-    } else if (c < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", c);
-      out += buf;
-    } else {
-      out += char(c);
-    }
-  }
-  return out + "\"";
-}
-
-std::string json_number(double v) {
+/// A number as the checkpoint's history stores it ("null" when not finite).
+std::string history_number(double v) {
   if (!std::isfinite(v)) return "null";
   return fmt("%.8g", v);
 }
@@ -495,10 +479,10 @@ struct EpochRecord {
 std::string encode_history(const std::vector<EpochRecord>& h) {
   std::ostringstream os;
   for (const EpochRecord& r : h)
-    os << r.epoch << ',' << r.steps << ',' << (r.complete ? 1 : 0) << ',' << json_number(r.loss_mean)
-       << ',' << json_number(r.loss_last) << ',' << json_number(r.test_mse) << ','
-       << json_number(r.noisy_mse) << ',' << json_number(r.train_s) << ','
-       << json_number(r.eval_s) << ';';
+    os << r.epoch << ',' << r.steps << ',' << (r.complete ? 1 : 0) << ','
+       << history_number(r.loss_mean) << ',' << history_number(r.loss_last) << ','
+       << history_number(r.test_mse) << ',' << history_number(r.noisy_mse) << ','
+       << history_number(r.train_s) << ',' << history_number(r.eval_s) << ';';
   return os.str();
 }
 
@@ -871,47 +855,53 @@ int run_train(Options o, Device dev) {
     ember::io::save_checkpoint(ckpt_path, *model, &opt, m);
   };
 
+  // summary.json (nlohmann-json; a number that is not finite is written as null).
   auto write_summary = [&](int64_t step, bool finished) {
-    std::ostringstream js;
-    js << "{\n  \"program\": \"fashion-denoise\",\n  \"finished\": " << (finished ? "true" : "false")
-       << ",\n  \"settings\": {\"epochs\": " << o.epochs << ", \"batch\": " << o.batch
-       << ", \"lr\": " << json_number(o.lr) << ", \"seed\": " << o.seed
-       << ", \"max_steps\": " << o.max_steps
-       << ", \"train_on_all\": " << (o.train_on_all ? "true" : "false")
-       << ", \"data\": " << json_string(data_dir) << ", \"out\": " << json_string(o.out)
-       << ", \"resumed_from\": " << (o.resume.empty() ? "null" : json_string(o.resume)) << "},\n"
-       << "  \"device\": " << json_string(device_name(dev))
-       << ",\n  \"device_description\": " << json_string(device_description(dev))
-       << ",\n  \"parameters\": " << nparams << ",\n  \"train_images\": " << n_train
-       << ",\n  \"test_images\": " << ts.n << ",\n  \"steps_per_epoch\": " << spe
-       << ",\n  \"step\": " << step << ",\n  \"timings\": {\"total_s\": "
-       << json_number(seconds_since(t_start)) << ", \"data_load_s\": " << json_number(d.load_s)
-       << ", \"train_s\": " << json_number(train_s_total)
-       << ", \"eval_s\": " << json_number(eval_s_total) << ", \"s_per_epoch\": [";
-    for (size_t i = 0; i < epoch_train_s.size(); ++i)
-      js << (i ? ", " : "") << json_number(epoch_train_s[i]);
-    js << "], \"images_per_s\": "
-       << json_number(train_s_total > 0 ? double(images_trained) / train_s_total : 0.0)
-       << "},\n  \"epochs\": [";
-    for (size_t i = 0; i < history.size(); ++i) {
-      const EpochRecord& r = history[i];
-      js << (i ? "," : "") << "\n    {\"epoch\": " << r.epoch << ", \"steps\": " << r.steps
-         << ", \"complete\": " << (r.complete ? "true" : "false")
-         << ", \"train_loss_mean\": " << json_number(r.loss_mean)
-         << ", \"train_loss_last\": " << json_number(r.loss_last)
-         << ", \"test_mse\": " << json_number(r.test_mse)
-         << ", \"noisy_input_mse\": " << json_number(r.noisy_mse)
-         << ", \"train_s\": " << json_number(r.train_s) << ", \"eval_s\": " << json_number(r.eval_s)
-         << "}";
-    }
-    js << "\n  ],\n  \"final\": ";
-    if (history.empty())
-      js << "null";
-    else
-      js << "{\"test_mse\": " << json_number(history.back().test_mse)
-         << ", \"noisy_input_mse\": " << json_number(history.back().noisy_mse) << "}";
-    js << "\n}\n";
-    ember::io::write_file_atomic(join(o.out, fd::kSummary), js.str());
+    using Json = nlohmann::ordered_json;
+    Json js;
+    js["program"] = "fashion-denoise";
+    js["finished"] = finished;
+    Json& set = js["settings"];
+    set["epochs"] = o.epochs;
+    set["batch"] = o.batch;
+    set["lr"] = o.lr;
+    set["seed"] = o.seed;
+    set["max_steps"] = o.max_steps;
+    set["train_on_all"] = o.train_on_all;
+    set["data"] = data_dir;
+    set["out"] = o.out;
+    set["resumed_from"] = o.resume.empty() ? Json(nullptr) : Json(o.resume);
+    js["device"] = device_name(dev);
+    js["device_description"] = device_description(dev);
+    js["parameters"] = nparams;
+    js["train_images"] = n_train;
+    js["test_images"] = ts.n;
+    js["steps_per_epoch"] = spe;
+    js["step"] = step;
+    Json& t = js["timings"];
+    t["total_s"] = seconds_since(t_start);
+    t["data_load_s"] = d.load_s;
+    t["train_s"] = train_s_total;
+    t["eval_s"] = eval_s_total;
+    t["s_per_epoch"] = epoch_train_s;
+    t["images_per_s"] = train_s_total > 0 ? double(images_trained) / train_s_total : 0.0;
+    js["epochs"] = Json::array();
+    for (const EpochRecord& r : history)
+      js["epochs"].push_back(Json{{"epoch", r.epoch},
+                                  {"steps", r.steps},
+                                  {"complete", r.complete},
+                                  {"train_loss_mean", r.loss_mean},
+                                  {"train_loss_last", r.loss_last},
+                                  {"test_mse", r.test_mse},
+                                  {"noisy_input_mse", r.noisy_mse},
+                                  {"train_s", r.train_s},
+                                  {"eval_s", r.eval_s}});
+    js["final"] = history.empty() ? Json(nullptr)
+                                  : Json{{"test_mse", history.back().test_mse},
+                                         {"noisy_input_mse", history.back().noisy_mse}};
+    // Paths need not be UTF-8: invalid bytes are written as U+FFFD rather than refused.
+    ember::io::write_file_atomic(join(o.out, fd::kSummary),
+                                 js.dump(2, ' ', false, Json::error_handler_t::replace) + "\n");
   };
 
   Progress progress(total, o.batch, o.log_every);
@@ -1096,16 +1086,20 @@ int run_train(Options o, Device dev) {
 
 int main(int argc, char** argv) {
   Options o;
+  CLI::App app{"", "fashion-denoise"};
+  describe_options(app, o);
   try {
-    o = parse_args(argc, argv);
-  } catch (const UsageError& e) {
-    std::fprintf(stderr, "fashion-denoise: %s\n\n%s", e.what(), kUsage);
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp&) {
+    std::fputs(app.help().c_str(), stdout);
+    return 0;
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "fashion-denoise: %s\n\n%s", e.what(), app.help().c_str());
     return 2;
   }
-  if (o.help) {
-    std::fputs(kUsage, stdout);
-    return 0;
-  }
+  o.batch_set = app.count("--batch") > 0;
+  o.lr_set = app.count("--lr") > 0;
+  o.seed_set = app.count("--seed") > 0;
   try {
     Device dev = resolve_device(o.device);
     return o.eval.empty() ? run_train(o, dev) : run_eval(o, dev);

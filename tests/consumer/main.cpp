@@ -11,8 +11,21 @@
 #error "<ember/kernels/params.hpp> is not reachable through ember::ember"
 #endif
 
+// The core's file formats (checkpoints, safetensors) need no library: they compile and link here
+// against ember::ember alone, and do not pull in zlib.
+#include <ember/io/checkpoint.hpp>
+#include <ember/io/safetensors.hpp>
+#if defined(ZLIB_H)
+#error "a core ember header includes <zlib.h>"
+#endif
+
+#include <unistd.h>
+
 #include <cmath>
 #include <cstdio>
+#include <map>
+#include <memory>
+#include <string>
 
 int main() {
   ember::manual_seed(1);
@@ -28,6 +41,14 @@ int main() {
     opt.step();
     loss = l.item();
   }
+  // A checkpoint round trip (its CRC-32 is the core's own).
+  const std::string ckpt = "consumer_" + std::to_string(::getpid()) + ".ckpt";
+  ember::io::save_checkpoint(ckpt, *layer, nullptr, {{"by", "consumer"}});
+  auto again = std::make_shared<ember::nn::Linear>(1, 1);
+  std::map<std::string, std::string> meta;
+  ember::io::load_checkpoint(ckpt, *again, nullptr, &meta);
+  std::remove(ckpt.c_str());
+  if (meta["by"] != "consumer" || again->weight.item() != layer->weight.item()) return 1;
   float w = layer->weight.item(), b = layer->bias.item();
   std::printf("consumer: w=%.4f b=%.4f loss=%.2e\n", w, b, loss);
   return (std::fabs(w - 2) < 1e-3 && std::fabs(b - 1) < 1e-3) ? 0 : 1;

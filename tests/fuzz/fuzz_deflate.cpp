@@ -1,5 +1,6 @@
 // @file tests/fuzz/fuzz_deflate.cpp
-// @brief libFuzzer harness for the ember's gzip / zlib / raw deflate decoder and encoder (ember::io::gunzip, zlib_decompress, inflate_raw);
+// @brief libFuzzer harness for ember's gzip / zlib readers and writers (ember::io::gunzip,
+//        zlib_decompress, gzip_compress, zlib_compress: zlib behind ember's checks, io/gzip.hpp);
 //        the checks live in fuzz_targets.hpp (ember_fuzz::deflate).
 #include "fuzz_targets.hpp"
 

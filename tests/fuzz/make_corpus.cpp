@@ -4,7 +4,7 @@
 //        byte changed). tests/fuzz/make_corpus.py writes the other half with independent
 //        encoders (Python's zlib/gzip, a hand-built PNG, PyTorch + safetensors).
 //
-//   g++ -std=c++17 -O1 -I include -I . tests/fuzz/make_corpus.cpp -o /tmp/make_corpus -pthread
+//   g++ -std=c++17 -O1 -I include -I . tests/fuzz/make_corpus.cpp -o /tmp/make_corpus -pthread -lz
 //   /tmp/make_corpus tests/fuzz/corpus
 #include <cstdio>
 #include <string>
@@ -76,7 +76,7 @@ int main(int argc, char** argv) {
     Bytes gz = gzip_compress(im.data(), im.size());
     put(d, "ember-images-truncated.idx.gz", truncated(gz, gz.size() - 6));
   }
-  // ---- deflate: ember's encoder on text and on incompressible bytes (stored blocks) ----
+  // ---- deflate: ember's writers (io/gzip.hpp) on text and on incompressible bytes ----
   {
     const std::string d = root + "/deflate";
     Bytes t = text(600);
@@ -88,7 +88,6 @@ int main(int argc, char** argv) {
     }
     put(d, "ember-text.gz", gzip_compress(t.data(), t.size()));
     put(d, "ember-text.zz", zlib_compress(t.data(), t.size()));
-    put(d, "ember-text.deflate", deflate_raw(t.data(), t.size()));
     put(d, "ember-noise.zz", zlib_compress(noise.data(), noise.size()));
     put(d, "ember-empty.gz", gzip_compress(nullptr, 0));
     Bytes zz = zlib_compress(t.data(), t.size());

@@ -4,8 +4,8 @@
 // Independent of the real FashionMNIST files: every IDX file used here is generated in a fresh
 // temporary directory (one optional test reads the real t10k labels when they are installed).
 // The .gz and zlib data the tests write are built by hand here (stored deflate blocks, with
-// their own bitwise CRC-32/Adler-32), independent of the codec under test (io/deflate.hpp, which
-// test_deflate.cpp and test_deflate_zlib.cpp check on its own).
+// their own bitwise CRC-32/Adler-32), independent of zlib and of ember's gzip layer
+// (io/gzip.hpp, which test_gzip.cpp checks on its own).
 #include "../support/catch.hpp"
 
 #include <dirent.h>
@@ -24,7 +24,7 @@
 #include <ember/data/idx.hpp>
 #include <ember/data/transforms.hpp>
 #include <ember/io/atomic_file.hpp>
-#include <ember/io/deflate.hpp>
+#include <ember/io/gzip.hpp>
 #include <ember/io/png.hpp>
 
 namespace {
@@ -189,8 +189,8 @@ TEST_CASE("read_idx_images / read_idx_labels read valid gzip and plain files", "
 
 TEST_CASE("read_idx_* read Huffman-coded and multi-member gzip files", "[data][idx]") {
   TempDir dir;
-  // Written by ember's encoder (fixed Huffman + LZ77; the encoder is checked against zlib in
-  // test_deflate_zlib.cpp), and as two concatenated members split inside the pixel data.
+  // Written by ember's writer (zlib's deflate, Huffman-coded), and as two concatenated members
+  // split inside the pixel data.
   auto img = idx_images_bytes(2051, 50, 28, 28, 50 * 28 * 28);
   for (size_t i = 16; i < img.size(); ++i) img[i] = uint8_t(((i - 16) % 28) < 14 ? 0 : i % 9);
   const std::string p = dir.file("ours.gz");
@@ -338,7 +338,7 @@ TEST_CASE("IDX errors name the file, the problem and how to get the data", "[dat
     write_plain(q, gz);
     msg = error_of<DataError>([&] { ember::data::read_idx_labels(q); });
     check_common(msg, q);
-    CHECK(contains(msg, "block type 3"));
+    CHECK(contains(msg, "invalid block type"));
   }
   SECTION("trailing bytes") {
     const std::string p = dir.file("trail.gz");
@@ -365,7 +365,8 @@ TEST_CASE("IDX errors name the file, the problem and how to get the data", "[dat
     check_common(msg, q);
     CHECK(contains(msg, "count"));
   }
-  SECTION("DataError is a std::runtime_error") {
+  SECTION("DataError is an ember::Error and a std::runtime_error") {
+    CHECK_THROWS_AS(ember::data::read_idx_labels(dir.file("missing")), ember::Error);
     CHECK_THROWS_AS(ember::data::read_idx_labels(dir.file("missing")), std::runtime_error);
   }
 }
@@ -546,7 +547,7 @@ TEST_CASE("atomic file write replaces the target and leaves no temp files", "[io
 
   SECTION("failure names the path and strerror, no temp file left") {
     const std::string bad = dir.file("no_such_dir/out.bin");
-    std::string msg = error_of<std::runtime_error>([&] { ember::io::write_file_atomic(bad, second); });
+    std::string msg = error_of<ember::Error>([&] { ember::io::write_file_atomic(bad, second); });
     INFO(msg);
     CHECK(contains(msg, bad));
     CHECK(contains(msg, "No such file or directory"));
@@ -563,7 +564,7 @@ TEST_CASE("atomic file write replaces the target and leaves no temp files", "[io
   }
   SECTION("read_file errors") {
     const std::string missing = dir.file("missing.bin");
-    std::string msg = error_of<std::runtime_error>([&] { ember::io::read_file(missing); });
+    std::string msg = error_of<ember::Error>([&] { ember::io::read_file(missing); });
     CHECK(contains(msg, missing));
     CHECK(contains(msg, "No such file or directory"));
     msg = error_of<std::runtime_error>([&] { ember::io::read_file(dir.path); });
@@ -641,6 +642,19 @@ TEST_CASE("PNG write/read round trip", "[io][png]") {
   CHECK(rh == h);
   CHECK(back == px);
 
+  SECTION("PngError is an ember::Error; bad writer arguments are std::invalid_argument") {
+    CHECK_THROWS_AS(ember::io::read_png_gray(dir.file("none.png"), &rw, &rh), ember::Error);
+    const uint8_t junk[3] = {1, 2, 3};
+    CHECK_THROWS_AS(ember::io::decode_png_gray(junk, 3, &rw, &rh), ember::io::PngError);
+    CHECK_THROWS_AS(ember::io::encode_png_gray(px.data(), 0, h), std::invalid_argument);
+    CHECK_THROWS_AS(ember::io::encode_png_gray(nullptr, w, h), std::invalid_argument);
+    ember::io::GrayImage odd{2, 2, {1, 2, 3}};
+    CHECK_THROWS_AS(ember::io::write_png_gray(dir.file("odd.png"), odd), std::invalid_argument);
+    // A write that fails (no such directory) is an ember::Error naming the file.
+    const std::string nowhere = dir.file("no_such_dir/img.png");
+    std::string msg = error_of<ember::Error>([&] { ember::io::write_png_gray(nowhere, px.data(), w, h); });
+    CHECK(contains(msg, nowhere));
+  }
   SECTION("decoder handles all filter types, ancillary chunks and split IDAT") {
     std::vector<uint8_t> f = png_with_filters(px, w, h);
     int fw = 0, fh = 0;
@@ -653,16 +667,16 @@ TEST_CASE("PNG write/read round trip", "[io][png]") {
     std::vector<uint8_t> bad = bytes;
     bad[bad.size() - 20] ^= 0x55;  // inside IDAT: CRC mismatch
     write_plain(q, bad);
-    std::string msg = error_of<std::runtime_error>([&] { ember::io::read_png_gray(q, &rw, &rh); });
+    std::string msg = error_of<ember::io::PngError>([&] { ember::io::read_png_gray(q, &rw, &rh); });
     CHECK(contains(msg, q));
     CHECK(contains(msg, "CRC"));
 
     write_plain(q, std::vector<uint8_t>(bytes.begin(), bytes.begin() + 40));
-    msg = error_of<std::runtime_error>([&] { ember::io::read_png_gray(q, &rw, &rh); });
+    msg = error_of<ember::io::PngError>([&] { ember::io::read_png_gray(q, &rw, &rh); });
     CHECK(contains(msg, "truncated"));
 
     write_plain(q, {'h', 'e', 'l', 'l', 'o', ' ', 'w', 'o', 'r', 'l', 'd'});
-    msg = error_of<std::runtime_error>([&] { ember::io::read_png_gray(q, &rw, &rh); });
+    msg = error_of<ember::io::PngError>([&] { ember::io::read_png_gray(q, &rw, &rh); });
     CHECK(contains(msg, "not a PNG"));
 
     // An RGB header: unsupported.
@@ -673,24 +687,25 @@ TEST_CASE("PNG write/read round trip", "[io][png]") {
     for (uint8_t b : {8, 2, 0, 0, 0}) ihdr.push_back(b);
     ember::io::detail::put_png_chunk(rgb, "IHDR", ihdr.data(), ihdr.size());
     ember::io::detail::put_png_chunk(rgb, "IEND", nullptr, 0);
-    msg = error_of<std::runtime_error>([&] { ember::io::decode_png_gray(rgb.data(), rgb.size(), &rw, &rh); });
+    msg = error_of<ember::io::PngError>([&] { ember::io::decode_png_gray(rgb.data(), rgb.size(), &rw, &rh); });
     CHECK(contains(msg, "colour type 2"));
 
-    msg = error_of<std::runtime_error>([&] { ember::io::read_png_gray(dir.file("none.png"), &rw, &rh); });
+    // A file that cannot be read is an I/O error (ember::Error), not a PngError.
+    msg = error_of<ember::Error>([&] { ember::io::read_png_gray(dir.file("none.png"), &rw, &rh); });
     CHECK(contains(msg, "none.png"));
 
     // Image data that does not match IHDR, or is not a valid zlib stream (chunk CRCs valid).
     std::vector<uint8_t> f = png_with_filters(px, w, h, h - 1);
-    msg = error_of<std::runtime_error>([&] { ember::io::decode_png_gray(f.data(), f.size(), &rw, &rh); });
+    msg = error_of<ember::io::PngError>([&] { ember::io::decode_png_gray(f.data(), f.size(), &rw, &rh); });
     CHECK(contains(msg, "longer than"));
     f = png_with_filters(px, w, h, h + 1);
-    msg = error_of<std::runtime_error>([&] { ember::io::decode_png_gray(f.data(), f.size(), &rw, &rh); });
+    msg = error_of<ember::io::PngError>([&] { ember::io::decode_png_gray(f.data(), f.size(), &rw, &rh); });
     CHECK(contains(msg, "truncated image data: expected"));
     f = png_with_filters(px, w, h, 0, [](std::vector<uint8_t>& z) { z.resize(z.size() - 30); });
-    msg = error_of<std::runtime_error>([&] { ember::io::decode_png_gray(f.data(), f.size(), &rw, &rh); });
+    msg = error_of<ember::io::PngError>([&] { ember::io::decode_png_gray(f.data(), f.size(), &rw, &rh); });
     CHECK(contains(msg, "truncated image data"));
     f = png_with_filters(px, w, h, 0, [](std::vector<uint8_t>& z) { z[z.size() - 1] ^= 1; });
-    msg = error_of<std::runtime_error>([&] { ember::io::decode_png_gray(f.data(), f.size(), &rw, &rh); });
+    msg = error_of<ember::io::PngError>([&] { ember::io::decode_png_gray(f.data(), f.size(), &rw, &rh); });
     CHECK(contains(msg, "corrupt image data"));
     CHECK(contains(msg, "Adler-32"));
   }

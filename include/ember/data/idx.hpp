@@ -5,8 +5,9 @@
 //   images: u32 magic = 2051 (0x00000803: unsigned bytes, 3 dims), u32 count, u32 rows, u32 cols,
 //           then count*rows*cols pixel bytes, row-major, one image after another;
 //   labels: u32 magic = 2049 (0x00000801: unsigned bytes, 1 dim), u32 count, then count bytes.
-// A file starting with the gzip magic bytes 1F 8B is decompressed with ember's own codec
-// (io/deflate.hpp: every member's CRC-32 and length are checked); any other file is used as it
+// A file starting with the gzip magic bytes 1F 8B is decompressed with zlib (io/gzip.hpp: every
+// member's CRC-32 and length are checked; this header therefore belongs to the optional CMake
+// target ember::io, which links zlib); any other file is used as it
 // is, so both forms are accepted whatever the file name says. A file named *.gz that is neither
 // gzip nor starts like an IDX file (00 00 08 ..) is reported as "not a gzip file", with its
 // first bytes, rather than as a bad IDX magic number.
@@ -32,7 +33,7 @@
 
 #include "../core/error.hpp"
 #include "../io/atomic_file.hpp"
-#include "../io/deflate.hpp"
+#include "../io/gzip.hpp"
 
 namespace ember::data {
 

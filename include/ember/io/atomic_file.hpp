@@ -7,8 +7,8 @@
 // fsynced, which makes the rename itself durable (a filesystem that cannot fsync a directory,
 // EINVAL, or a directory without read permission, EACCES, is accepted; any other failure is
 // reported, although the new file is then in place).
-// On any failure before the rename the temp file is removed and std::runtime_error is thrown,
-// naming the path and strerror(errno).
+// On any failure before the rename the temp file is removed and ember::Error (a
+// std::runtime_error) is thrown, naming the path and strerror(errno); read_file's failures too.
 //
 // A process killed while writing (SIGKILL, power loss) leaves its "<path>.tmp.<pid>" behind.
 // Each write first removes such leftovers of the same target whose process no longer exists
@@ -29,12 +29,14 @@
 #include <string>
 #include <vector>
 
+#include "../core/error.hpp"
+
 namespace ember::io {
 
 namespace detail {
 
 [[noreturn]] inline void io_fail(const std::string& what, const std::string& path, int err) {
-  throw std::runtime_error("ember::io: " + what + " '" + path + "': " + std::strerror(err));
+  throw Error("ember::io: " + what + " '" + path + "': " + std::strerror(err));
 }
 
 inline std::string parent_dir(const std::string& path) {
@@ -76,9 +78,9 @@ inline int remove_stale_temps(const std::string& path) {
 }  // namespace detail
 
 inline void write_file_atomic(const std::string& path, const void* data, size_t bytes) {
-  if (path.empty()) throw std::runtime_error("ember::io: cannot write a file with an empty path");
+  if (path.empty()) throw Error("ember::io: cannot write a file with an empty path");
   if (data == nullptr && bytes > 0)
-    throw std::runtime_error("ember::io: null data for '" + path + "'");
+    throw Error("ember::io: null data for '" + path + "'");
   detail::remove_stale_temps(path);
   const std::string tmp = path + ".tmp." + std::to_string(long(::getpid()));
   std::FILE* f = std::fopen(tmp.c_str(), "wb");
@@ -118,7 +120,7 @@ inline void write_file_atomic(const std::string& path, const std::string& text) 
   write_file_atomic(path, text.data(), text.size());
 }
 
-// Reads a whole file. Throws std::runtime_error naming the path and strerror on failure.
+// Reads a whole file. Throws ember::Error naming the path and strerror on failure.
 inline std::vector<uint8_t> read_file(const std::string& path) {
   std::FILE* f = std::fopen(path.c_str(), "rb");
   if (f == nullptr) detail::io_fail("cannot open", path, errno);

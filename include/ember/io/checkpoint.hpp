@@ -10,7 +10,7 @@
 //     u32 meta count, then per entry: u32 key length, key bytes, u32 value length, value bytes
 //     u32 tensor count, then per tensor: u32 name length, name bytes, u32 rank, rank x i64 sizes,
 //         numel x f32 values (row-major)
-//   u32      CRC-32 (the gzip/PNG CRC, io::crc32) of every byte before it
+//   u32      CRC-32 (the gzip/PNG CRC, io::crc32 in crc32.hpp) of every byte before it
 // Tensors are every module.named_parameters(), every module.named_buffers() and, when an
 // optimizer is given, every opt->named_state() entry under the prefix "optim.". Values are copied
 // to the host for writing and back onto each tensor's own device when loading.
@@ -36,7 +36,7 @@
 #include "../optim/optimizer.hpp"   // optim::Optimizer
 #include "../tensor.hpp"            // Tensor, NoGradGuard, detail::copy_
 #include "atomic_file.hpp"          // write_file_atomic, read_file
-#include "deflate.hpp"              // crc32
+#include "crc32.hpp"                // crc32
 
 namespace ember::io {
 

@@ -3,13 +3,16 @@
 //
 // write_png_gray writes a standard PNG: signature, IHDR (8-bit, colour type 0 = grayscale, no
 // interlace), one IDAT holding the zlib-format compressed scanlines (each prefixed by filter
-// type 0), and IEND. Compression, decompression and the chunk CRC-32s use ember's own codec
-// (deflate.hpp), so nothing links zlib. The file is written atomically (see atomic_file.hpp).
+// type 0), and IEND. Compression, decompression and the chunk CRC-32s are zlib's (gzip.hpp):
+// this header belongs to the optional CMake target ember::io, which links zlib. The file is
+// written atomically (see atomic_file.hpp).
 //
 // read_png_gray reads 8-bit grayscale, non-interlaced PNGs as written by this library or by
 // other encoders (all five scanline filters are supported; ancillary chunks are skipped). Any
 // other PNG (colour, 16-bit, palette, interlaced), a bad signature, a bad CRC or truncated data
-// throws ember::Error (a std::runtime_error) naming the file and the problem.
+// throws io::PngError (an ember::Error) naming the file and the problem. Bad arguments to the
+// writers (a non-positive size, null pixels, a GrayImage whose pixel count is not
+// width x height) throw std::invalid_argument; a failed write throws ember::Error.
 //
 // make_grid tiles float images into one gray image for writing with write_png_gray.
 #pragma once
@@ -23,9 +26,15 @@
 
 #include "../core/error.hpp"
 #include "atomic_file.hpp"
-#include "deflate.hpp"
+#include "gzip.hpp"
 
 namespace ember::io {
+
+// Thrown for every unreadable PNG (an ember::Error): the message names the file and the problem.
+class PngError : public Error {
+ public:
+  explicit PngError(const std::string& msg) : Error(msg) {}
+};
 
 namespace detail {
 
@@ -45,17 +54,22 @@ inline uint32_t get_be32(const uint8_t* p) {
   return (uint32_t(p[0]) << 24) | (uint32_t(p[1]) << 16) | (uint32_t(p[2]) << 8) | uint32_t(p[3]);
 }
 
+// zlib's CRC-32 (the one PNG chunks carry) of n bytes.
+inline uint32_t png_crc(const uint8_t* data, size_t n) {
+  return uint32_t(::crc32_z(0L, data, z_size_t(n)));
+}
+
 inline void put_png_chunk(std::vector<uint8_t>& out, const char type[4], const uint8_t* data,
                           size_t n) {
   put_be32(out, uint32_t(n));
   size_t type_at = out.size();
   out.insert(out.end(), type, type + 4);
   if (n > 0) out.insert(out.end(), data, data + n);
-  put_be32(out, io::crc32(out.data() + type_at, 4 + n));
+  put_be32(out, png_crc(out.data() + type_at, 4 + n));
 }
 
 [[noreturn]] inline void png_fail(const std::string& path, const std::string& what) {
-  throw Error("ember::io: PNG '" + path + "': " + what);
+  throw PngError("ember::io: PNG '" + path + "': " + what);
 }
 
 inline int paeth(int a, int b, int c) {
@@ -71,9 +85,9 @@ inline int paeth(int a, int b, int c) {
 // Encodes an 8-bit grayscale image (width*height bytes, row-major) as PNG bytes.
 inline std::vector<uint8_t> encode_png_gray(const uint8_t* pixels, int width, int height) {
   if (width <= 0 || height <= 0)
-    throw std::runtime_error("ember::io: PNG size must be positive, got " + std::to_string(width) +
-                             "x" + std::to_string(height));
-  if (pixels == nullptr) throw std::runtime_error("ember::io: PNG encode: null pixels");
+    throw std::invalid_argument("ember::io: PNG size must be positive, got " +
+                                std::to_string(width) + "x" + std::to_string(height));
+  if (pixels == nullptr) throw std::invalid_argument("ember::io: PNG encode: null pixels");
   std::vector<uint8_t> raw;
   raw.reserve(size_t(height) * (size_t(width) + 1));
   for (int y = 0; y < height; ++y) {
@@ -98,7 +112,7 @@ inline std::vector<uint8_t> encode_png_gray(const uint8_t* pixels, int width, in
   return out;
 }
 
-// Writes an 8-bit grayscale PNG atomically. Throws std::runtime_error on failure.
+// Writes an 8-bit grayscale PNG atomically. Throws ember::Error when the file cannot be written.
 inline void write_png_gray(const std::string& path, const uint8_t* pixels, int width, int height) {
   std::vector<uint8_t> png = encode_png_gray(pixels, width, height);
   write_file_atomic(path, png.data(), png.size());
@@ -124,7 +138,7 @@ inline std::vector<uint8_t> decode_png_gray(const uint8_t* data, size_t size, in
     const uint8_t* body = type + 4;
     uint32_t stored_crc = detail::get_be32(body + len);
     std::string t(reinterpret_cast<const char*>(type), 4);
-    if (io::crc32(type, 4 + size_t(len)) != stored_crc)
+    if (detail::png_crc(type, 4 + size_t(len)) != stored_crc)
       png_fail(name, "CRC mismatch in chunk '" + t + "'");
     if (!have_ihdr && t != "IHDR") png_fail(name, "first chunk is '" + t + "', expected IHDR");
     if (t == "IHDR") {
@@ -218,8 +232,9 @@ struct GrayImage {
 
 inline void write_png_gray(const std::string& path, const GrayImage& img) {
   if (img.pixels.size() != size_t(std::max(img.width, 0)) * size_t(std::max(img.height, 0)))
-    throw std::runtime_error("ember::io: GrayImage for '" + path + "' has " +
-                             std::to_string(img.pixels.size()) + " pixels, expected width*height");
+    throw std::invalid_argument("ember::io: GrayImage for '" + path + "' has " +
+                                std::to_string(img.pixels.size()) +
+                                " pixels, expected width*height");
   write_png_gray(path, img.pixels.data(), img.width, img.height);
 }
 
