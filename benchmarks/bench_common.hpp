@@ -1,8 +1,8 @@
 // @file benchmarks/bench_common.hpp
 // @brief What bench-ops and bench-train share: options (CLI11), statistics, JSON lines
 //        (nlohmann-json), the list of ops the seed U-Net runs (with their exact shapes), and
-//        naive double-precision references for batch norm and max pooling (conv and linear:
-//        tests/support/naive_reference.hpp).
+//        naive double-precision references (tests/support/naive_reference.hpp, shared with the
+//        tests).
 //
 // JSON field names (one object per line, also used by torch_reference.py and compare_table.py):
 //   op:    {"bench":"op","impl":"ember"|"ember-autograd"|"cudnn"|"cublas"|"cudart"|"torch",
@@ -33,6 +33,8 @@
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
+
+#include "../tests/support/naive_reference.hpp"
 
 namespace bench {
 
@@ -476,86 +478,38 @@ inline void add_check(Json& j, const CheckResult& r) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// naive references (double accumulation), used by the CPU benchmark's correctness checks; those
-// of conv2d, conv_transpose2d and linear are shared with the tests
-// (tests/support/naive_reference.hpp)
+// naive references (double accumulation), used by the CPU benchmark's correctness checks: thin
+// adapters over the tests' references (tests/support/naive_reference.hpp), one per op
 
 namespace ref {
 
-/// Batch-norm training forward (biased variance) and backward, whole tensors.
+namespace naive = ember_test::naive;
+
+/// Batch-norm training forward (biased variance), whole tensors.
 inline void bn_fwd(int N, int C, int P, const float* x, const float* g, const float* b, float eps,
                    float* y) {
-  for (int c = 0; c < C; ++c) {
-    double s = 0, ss = 0;
-    for (int n = 0; n < N; ++n)
-      for (int p = 0; p < P; ++p) s += x[(size_t(n) * C + c) * P + p];
-    double mean = s / (double(N) * P);
-    for (int n = 0; n < N; ++n)
-      for (int p = 0; p < P; ++p) {
-        double d = x[(size_t(n) * C + c) * P + p] - mean;
-        ss += d * d;
-      }
-    double invstd = 1.0 / std::sqrt(ss / (double(N) * P) + eps);
-    for (int n = 0; n < N; ++n)
-      for (int p = 0; p < P; ++p) {
-        size_t i = (size_t(n) * C + c) * P + p;
-        y[i] = static_cast<float>((x[i] - mean) * invstd * g[c] + b[c]);
-      }
-  }
+  const naive::BatchNorm r = naive::batch_norm(ember::kernels::BatchNormShape{N, C, P}, x, nullptr,
+                                               g, b, nullptr, nullptr, eps, 0.0, false);
+  std::copy(r.y.begin(), r.y.end(), y);
 }
 
+/// Batch-norm training backward: dx, dgamma and dbeta.
 inline void bn_bwd(int N, int C, int P, const float* x, const float* dy, const float* g,
                    float eps, float* dx, float* dg, float* db) {
-  const double M = double(N) * P;
-  for (int c = 0; c < C; ++c) {
-    double s = 0, ss = 0;
-    for (int n = 0; n < N; ++n)
-      for (int p = 0; p < P; ++p) s += x[(size_t(n) * C + c) * P + p];
-    double mean = s / M;
-    for (int n = 0; n < N; ++n)
-      for (int p = 0; p < P; ++p) {
-        double d = x[(size_t(n) * C + c) * P + p] - mean;
-        ss += d * d;
-      }
-    double invstd = 1.0 / std::sqrt(ss / M + eps);
-    double sdy = 0, sdyx = 0;
-    for (int n = 0; n < N; ++n)
-      for (int p = 0; p < P; ++p) {
-        size_t i = (size_t(n) * C + c) * P + p;
-        sdy += dy[i];
-        sdyx += dy[i] * (x[i] - mean) * invstd;
-      }
-    dg[c] = static_cast<float>(sdyx);
-    db[c] = static_cast<float>(sdy);
-    for (int n = 0; n < N; ++n)
-      for (int p = 0; p < P; ++p) {
-        size_t i = (size_t(n) * C + c) * P + p;
-        double xh = (x[i] - mean) * invstd;
-        dx[i] = static_cast<float>(g[c] * invstd / M * (M * dy[i] - sdy - xh * sdyx));
-      }
-  }
+  const std::vector<float> beta(size_t(C), 0.0f);
+  const naive::BatchNorm r = naive::batch_norm(ember::kernels::BatchNormShape{N, C, P}, x, dy, g,
+                                               beta.data(), nullptr, nullptr, eps, 0.0, false);
+  std::copy(r.dx.begin(), r.dx.end(), dx);
+  std::copy(r.dgamma.begin(), r.dgamma.end(), dg);
+  std::copy(r.dbeta.begin(), r.dbeta.end(), db);
 }
 
-/// 2x2/2 max pooling: y and dx (gradient to the first maximum of each window).
+/// Max pooling: y and dx (gradient to the first maximum of each window).
 inline void maxpool_fwd_bwd(const ember::kernels::MaxPool2dShape& s, const float* x,
                             const float* dy, float* y, float* dx) {
-  std::fill(dx, dx + size_t(s.N) * s.C * s.H * s.W, 0.0f);
-  for (int p = 0; p < s.N * s.C; ++p)
-    for (int oh = 0; oh < s.OH; ++oh)
-      for (int ow = 0; ow < s.OW; ++ow) {
-        int best = -1;
-        float bv = 0;
-        for (int r = 0; r < s.kernel; ++r)
-          for (int q = 0; q < s.kernel; ++q) {
-            int ih = oh * s.stride - s.pad + r, iw = ow * s.stride - s.pad + q;
-            if (ih < 0 || iw < 0 || ih >= s.H || iw >= s.W) continue;
-            float v = x[size_t(p) * s.H * s.W + ih * s.W + iw];
-            if (best < 0 || v > bv) best = ih * s.W + iw, bv = v;
-          }
-        size_t o = size_t(p) * s.OH * s.OW + oh * s.OW + ow;
-        y[o] = bv;
-        dx[size_t(p) * s.H * s.W + best] += dy[o];
-      }
+  const naive::MaxPool2d r = naive::max_pool2d(s, x, dy);
+  std::copy(r.y.begin(), r.y.end(), y);
+  std::copy(r.dx.begin(), r.dx.end(), dx);
 }
 
 }  // namespace ref

@@ -17,6 +17,7 @@
 #include "../support/catch.hpp"
 #include <ember/kernels/cuda/allocator.cuh>
 #include <ember/kernels/cuda/common.cuh>
+#include <ember/kernels/params.hpp>
 
 namespace ember_cuda_test {
 
@@ -201,6 +202,29 @@ inline bool bitwise_equal(const std::vector<float>& a, const std::vector<float>&
   }
   return true;
 }
+
+/// The current stream (the kernel tests launch on it).
+inline cudaStream_t stream() { return ember::cuda::current_stream(); }
+
+/// n NaNs (an output buffer's poison).
+inline std::vector<float> nan_vec(int64_t n) { return std::vector<float>(size_t(n), NAN); }
+
+/// A conv2d shape with OH and OW from the convolution arithmetic.
+inline ember::kernels::Conv2dShape conv_shape(int N, int C, int H, int W, int Kc, int R, int S,
+                                              int stride, int pad) {
+  ember::kernels::Conv2dShape s{N, C, H, W, Kc, R, S, stride, pad, 0, 0};
+  s.OH = (H + 2 * pad - R) / stride + 1;
+  s.OW = (W + 2 * pad - S) / stride + 1;
+  return s;
+}
+
+/// The kernel tests' tolerances: (rtol, scale) -- see compare above.
+namespace tolerances {
+constexpr double kExactR = 1e-6, kExactS = 1e-7;  // same formula, same order (bitwise expected)
+constexpr double kSumR = 1e-6, kSumS = 1e-6;      // double accumulation on both sides
+constexpr double kGemmR = 1e-4, kGemmS = 2e-5;    // float dot products, different order
+constexpr double kBnR = 1e-4, kBnS = 1e-5;
+}  // namespace tolerances
 
 }  // namespace ember_cuda_test
 

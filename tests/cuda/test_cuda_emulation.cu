@@ -1,6 +1,6 @@
 // @file tests/cuda/test_cuda_emulation.cu
 // @brief Phase-by-phase host replays of the implicit-GEMM kernel and the channel reduction, for
-//        what running the real kernels (test_cuda_kernels.cu, on a GPU or on the host SIMT
+//        what running the real kernels (test_cuda_kernels_*.cu, on a GPU or on the host SIMT
 //        runtime) cannot show.
 //
 // The implicit-GEMM kernel's per-thread phases (igemm::TileThread: setup, load_kinfo, load_tiles,
@@ -11,7 +11,7 @@
 // reduction's per-thread walk is checked to visit every element exactly once. The other kernels'
 // host replays were removed when the host SIMT runtime began running the kernels themselves.
 //
-// Build: as test_cuda_kernels.cu, with tests/cuda/test_cuda_emulation.cu.
+// Build: as test_cuda_kernels_conv.cu, with tests/cuda/test_cuda_emulation.cu.
 #include <cstdint>
 #include <cstring>
 #include <memory>

@@ -1,17 +1,20 @@
 // @file tests/cuda/test_cuda_ops.cu
 // @brief Every op through the public API and autograd on CUDA against the same op on the CPU,
-//        at the core tests' awkward shapes plus large ones; the seed U-Net's training step on
+//        at the core tests' awkward shapes plus large ones (the op table's CUDA entries,
+//        tests/support/op_cases.hpp), and the refusal of inputs on different devices; the seed U-Net's training step on
 //        CUDA against the PyTorch fixture; determinism, no cudaMalloc in a steady loop, and
 //        recovery from an out-of-memory request. Without a GPU every case reports a skip.
 #include <ember/ember.hpp>
 #include <ember/models/unet.hpp>
 
+#include <algorithm>
 #include <functional>
 #include <string>
 #include <vector>
 
 #include "../support/catch.hpp"
 #include "../support/fixture.hpp"
+#include "../support/op_cases.hpp"
 #include "../support/unet_step_check.hpp"
 #include "cuda_test_util.hpp"
 
@@ -19,15 +22,7 @@ using ember::Device;
 using ember::Shape;
 using ember::Tensor;
 
-namespace {
-
-using OpFn = std::function<Tensor(const std::vector<Tensor>&)>;
-
-std::string shapes_str(const std::vector<Shape>& shapes) {
-  std::string s;
-  for (const Shape& sh : shapes) s += (s.empty() ? "" : ", ") + ember::to_string(sh);
-  return s;
-}
+namespace cuda_ops_test {
 
 void expect_close(const std::string& what, const Tensor& got, const Tensor& want, double atol,
                   double rtol) {
@@ -40,183 +35,95 @@ void expect_close(const std::string& what, const Tensor& got, const Tensor& want
   CHECK(r.ok);
 }
 
-/// Runs f on CPU and CUDA copies of random inputs (all requiring grad), backpropagates the same
-/// random upstream gradient, and compares the output and every input gradient. `atol` is scaled
-/// by (1 + the largest expected magnitude) of each tensor.
-void check_op(const std::string& op, const std::vector<Shape>& shapes, const OpFn& f,
-              double atol, double rtol, uint64_t seed = 7) {
-  INFO(op << " with inputs " << shapes_str(shapes));
-  ember::Generator gen(seed);
-  std::vector<Tensor> cpu_in, gpu_in;
-  for (const Shape& s : shapes) {
-    Tensor t = ember::randn(s, gen);
-    cpu_in.push_back(t.clone().set_requires_grad());
-    gpu_in.push_back(t.to(Device::cuda).set_requires_grad());
+/// One op-table entry (tests/support/op_cases.hpp) on CPU and CUDA copies of the same inputs:
+/// backpropagates the same random upstream gradient, then compares the output, the gradient of
+/// every differentiable input and the final value of every other one (running statistics), each
+/// with its tolerance, whose atol is scaled by (1 + the largest CPU magnitude of that tensor).
+void check_case(const ember_test::OpCase& c) {
+  INFO(c.label << " with inputs " << ember_test::describe_inputs(c));
+  const std::vector<Tensor> cpu_in = ember_test::make_inputs(c);
+  std::vector<Tensor> gpu_in;
+  for (size_t i = 0; i < cpu_in.size(); ++i) {
+    if (!cpu_in[i].defined()) {
+      gpu_in.emplace_back();
+      continue;
+    }
+    Tensor g = cpu_in[i].detach().to(Device::cuda);
+    if (c.inputs[i].grad) g.set_requires_grad();
+    gpu_in.push_back(g);
   }
-  Tensor yc = f(cpu_in), yg = f(gpu_in);
+  Tensor yc = c.fn(cpu_in), yg = c.fn(gpu_in);
   REQUIRE(yg.device() == Device::cuda);
+  ember::Generator gen(c.seed + 1);
   Tensor gy = ember::randn(yc.shape(), gen);
   yc.backward(gy);
   yg.backward(gy.to(Device::cuda));
-  expect_close(op + " output " + ember::to_string(yc.shape()), yg, yc, atol, rtol);
-  for (size_t i = 0; i < shapes.size(); ++i)
-    expect_close(op + " grad of input " + std::to_string(i) + " " + ember::to_string(shapes[i]),
-                 gpu_in[i].grad(), cpu_in[i].grad(), atol, rtol);
+  expect_close(c.label + " output " + ember::to_string(yc.shape()), yg, yc, c.tol.atol, c.tol.rtol);
+  for (size_t i = 0; i < cpu_in.size(); ++i) {
+    if (!cpu_in[i].defined()) continue;
+    const ember_test::Input& in = c.inputs[i];
+    const ember_test::Tol tol = in.tol ? *in.tol : c.tol;
+    const std::string what = c.label + (in.grad ? " grad of " : " final value of ") + in.name +
+                             " " + ember::to_string(in.shape);
+    if (in.grad)
+      expect_close(what, gpu_in[i].grad(), cpu_in[i].grad(), tol.atol, tol.rtol);
+    else
+      expect_close(what, gpu_in[i], cpu_in[i], tol.atol, tol.rtol);
+  }
 }
 
-}  // namespace
+/// Every CUDA entry of the group (the group must have at least one).
+void check_group(const std::string& group) {
+  const auto cases = ember_test::op_cases(ember_test::kCuda, group);
+  REQUIRE(!cases.empty());
+  for (const ember_test::OpCase* c : cases) check_case(*c);
+}
+
+/// The groups that have a TEST_CASE below.
+const char* const kCudaGroups[] = {"conv2d",     "conv2d large", "conv_transpose2d",
+                                   "batch_norm", "small",        "gelu group_norm"};
+
+}  // namespace cuda_ops_test
+
+TEST_CASE("cuda ops: every CUDA entry of the op table has a test case", "[cuda][ops]") {
+  using cuda_ops_test::kCudaGroups;
+  for (const ember_test::OpCase* c : ember_test::op_cases(ember_test::kCuda)) {
+    INFO(c->label << " is in group \"" << c->group << "\"");
+    CHECK(std::find(std::begin(kCudaGroups), std::end(kCudaGroups), c->group) !=
+          std::end(kCudaGroups));
+  }
+}
 
 TEST_CASE("cuda ops: conv2d matches the CPU", "[cuda][ops][conv2d]") {
   EMBER_SKIP_IF_NO_GPU();
-  struct Case { Shape x, w; int stride, pad; bool bias; };
-  const int64_t B = ember_cuda_test::gpu_or_emu<int64_t>(128, 8);
-  for (const Case& c : {Case{{2, 3, 5, 7}, {4, 3, 3, 3}, 1, 1, true},
-                        Case{{1, 1, 4, 4}, {1, 1, 1, 1}, 1, 0, false},
-                        Case{{3, 2, 7, 6}, {5, 2, 2, 3}, 2, 1, true},
-                        Case{{2, 4, 9, 9}, {3, 4, 3, 3}, 3, 2, true},
-                        // emulated (host SIMT runtime): batch 8 instead of 128
-                        Case{{B, 16, 16, 16}, {32, 16, 3, 3}, 1, 1, true},
-                        Case{{B, 64, 4, 4}, {64, 64, 3, 3}, 1, 1, true},
-                        Case{{B, 16, 16, 16}, {1, 16, 3, 3}, 1, 1, true}}) {
-    std::vector<Shape> shapes{c.x, c.w};
-    if (c.bias) shapes.push_back({c.w[0]});
-    check_op("conv2d stride " + std::to_string(c.stride) + " pad " + std::to_string(c.pad),
-             shapes, [&](const std::vector<Tensor>& t) {
-               return ember::conv2d(t[0], t[1], c.bias ? t[2] : Tensor(), c.stride, c.pad);
-             }, 1e-5, 1e-4);
-  }
+  cuda_ops_test::check_group("conv2d");
 }
 
 TEST_CASE("cuda ops: conv2d large shapes", "[cuda][ops][conv2d][large]") {
   EMBER_SKIP_IF_NO_GPU();
-  // emulated: batch 4 instead of 512
-  check_op(
-      "conv2d large",
-      {{ember_cuda_test::gpu_or_emu<int64_t>(512, 4), 64, 16, 16}, {128, 64, 3, 3}, {128}},
-      [](const std::vector<Tensor>& t) { return ember::conv2d(t[0], t[1], t[2], 1, 1); }, 1e-4,
-      1e-3);
-  check_op("conv2d 128x128 image", {{2, 3, 128, 128}, {8, 3, 3, 3}, {8}},
-           [](const std::vector<Tensor>& t) { return ember::conv2d(t[0], t[1], t[2], 2, 1); },
-           1e-4, 1e-3);
+  cuda_ops_test::check_group("conv2d large");
 }
 
 TEST_CASE("cuda ops: conv_transpose2d matches the CPU", "[cuda][ops][conv_transpose2d]") {
   EMBER_SKIP_IF_NO_GPU();
-  struct Case { Shape x, w; int stride, pad, out_pad; bool bias; };
-  const int64_t B = ember_cuda_test::gpu_or_emu<int64_t>(128, 8);  // emulated: batch 8
-  for (const Case& c : {Case{{2, 3, 4, 5}, {3, 2, 3, 3}, 2, 1, 1, true},
-                        Case{{1, 2, 3, 3}, {2, 3, 3, 3}, 1, 0, 0, false},
-                        Case{{2, 2, 4, 4}, {2, 3, 2, 3}, 3, 1, 2, true},
-                        Case{{B, 128, 4, 4}, {128, 32, 3, 3}, 2, 1, 1, true},
-                        Case{{B, 64, 8, 8}, {64, 16, 3, 3}, 2, 1, 1, true}}) {
-    std::vector<Shape> shapes{c.x, c.w};
-    if (c.bias) shapes.push_back({c.w[1]});
-    check_op("conv_transpose2d stride " + std::to_string(c.stride) + " pad " +
-                 std::to_string(c.pad) + " output_padding " + std::to_string(c.out_pad),
-             shapes, [&](const std::vector<Tensor>& t) {
-               return ember::conv_transpose2d(t[0], t[1], c.bias ? t[2] : Tensor(), c.stride,
-                                              c.pad, c.out_pad);
-             }, 1e-5, 1e-4);
-  }
+  cuda_ops_test::check_group("conv_transpose2d");
 }
 
 TEST_CASE("cuda ops: batch_norm2d train and eval match the CPU", "[cuda][ops][batch_norm]") {
   EMBER_SKIP_IF_NO_GPU();
-  // emulated: batch 8 / 512 instead of 128 / 4096 (the last still splits each channel)
-  for (const Shape& x : {Shape{4, 3, 5, 5}, Shape{1, 2, 2, 2},
-                         Shape{ember_cuda_test::gpu_or_emu<int64_t>(128, 8), 32, 16, 16},
-                         Shape{ember_cuda_test::gpu_or_emu<int64_t>(4096, 512), 16, 8, 8}}) {
-    for (bool training : {true, false}) {
-      const int64_t C = x[1];
-      // Running statistics: the same starting values on both devices; compared after the call.
-      Tensor rm_c = ember::zeros({C}), rv_c = ember::ones({C});
-      Tensor rm_g = rm_c.to(Device::cuda), rv_g = rv_c.to(Device::cuda);
-      check_op(std::string("batch_norm2d ") + (training ? "train" : "eval"), {x, {C}, {C}},
-               [&](const std::vector<Tensor>& t) {
-                 bool gpu = t[0].is_cuda();
-                 return ember::batch_norm2d(t[0], t[1], t[2], gpu ? rm_g : rm_c,
-                                            gpu ? rv_g : rv_c, training);
-               }, 1e-5, 1e-4);
-      expect_close("running_mean", rm_g, rm_c, 1e-6, 1e-5);
-      expect_close("running_var", rv_g, rv_c, 1e-6, 1e-5);
-    }
-  }
+  cuda_ops_test::check_group("batch_norm");
 }
 
 TEST_CASE("cuda ops: relu, max_pool2d, linear, cat, views, elementwise, losses",
           "[cuda][ops][small]") {
   EMBER_SKIP_IF_NO_GPU();
-  // Emulated (host SIMT runtime): batch 8 instead of 128, 512 linear rows instead of 4096.
-  for (const Shape& s :
-       {Shape{3, 5, 7}, Shape{ember_cuda_test::gpu_or_emu<int64_t>(128, 8), 32, 16, 16}})
-    check_op("relu", {s}, [](const std::vector<Tensor>& t) { return ember::relu(t[0]); }, 0, 0);
-  struct Pool { Shape x; int k, stride, pad; };
-  for (const Pool& p : {Pool{{2, 3, 7, 9}, 2, 2, 0}, Pool{{2, 3, 7, 9}, 3, 2, 1},
-                        Pool{{ember_cuda_test::gpu_or_emu<int64_t>(128, 8), 32, 16, 16}, 2, 2, 0},
-                        Pool{{1, 1, 1, 1}, 1, 1, 0}})
-    check_op("max_pool2d k" + std::to_string(p.k), {p.x}, [&](const std::vector<Tensor>& t) {
-      return ember::max_pool2d(t[0], p.k, p.stride, p.pad);
-    }, 0, 0);
-  for (const auto& s :
-       {std::vector<Shape>{{5, 7}, {3, 7}, {3}}, std::vector<Shape>{{128, 1024}, {32, 1024}, {32}},
-        std::vector<Shape>{
-            {ember_cuda_test::gpu_or_emu<int64_t>(4096, 512), 32}, {1024, 32}, {1024}}})
-    check_op("linear", s, [](const std::vector<Tensor>& t) {
-      return ember::linear(t[0], t[1], t[2]);
-    }, 1e-5, 1e-4);
-  for (int dim = 0; dim < 4; ++dim) {
-    Shape a{2, 3, 4, 5}, b = a;
-    b[dim] = 3;
-    check_op("cat dim " + std::to_string(dim), {a, b, a}, [&](const std::vector<Tensor>& t) {
-      return ember::cat(t, dim);
-    }, 0, 0);
-  }
-  check_op("flatten/unflatten", {{4, 64, 4, 4}}, [](const std::vector<Tensor>& t) {
-    return ember::relu(t[0].flatten(1)).unflatten(1, {64, 4, 4});
-  }, 0, 0);
-  check_op("add/sub/mul/scalars", {{3, 33}, {3, 33}}, [](const std::vector<Tensor>& t) {
-    return (t[0] + t[1]) * t[0] - t[1] * 0.5f + 2.0f;
-  }, 1e-6, 1e-6);
-  check_op("mse_loss", {{128, 1, 16, 16}, {128, 1, 16, 16}}, [](const std::vector<Tensor>& t) {
-    return ember::mse_loss(t[0], t[1]);
-  }, 1e-6, 1e-5);
-  check_op("sum and mean", {{1000, 37}}, [](const std::vector<Tensor>& t) {
-    return ember::sum(t[0]) + ember::mean(t[0]);
-  }, 1e-6, 1e-5);
+  cuda_ops_test::check_group("small");
 }
 
 TEST_CASE("cuda ops: gelu and group_norm match the CPU", "[cuda][ops][gelu][group_norm]") {
   EMBER_SKIP_IF_NO_GPU();
-  // gelu: CUDA's erff/expf/tanhf vs the C library's, a few ulps (see test_cuda_kernels.cu).
-  for (const Shape& s :
-       {Shape{3, 5, 7}, Shape{ember_cuda_test::gpu_or_emu<int64_t>(128, 8), 32, 16, 16}})
-    for (const char* approximate : {"none", "tanh"})
-      check_op(
-          std::string("gelu approximate ") + approximate, {s},
-          [&](const std::vector<Tensor>& t) { return ember::gelu(t[0], approximate); }, 1e-6, 1e-5);
-  // group_norm: double statistics on both devices, summed in different orders; as batch_norm2d.
-  struct Case {
-    Shape x;
-    int64_t groups;
-    bool affine;
-  };
-  for (const Case& c :
-       {Case{{4, 6, 5, 5}, 3, true}, Case{{1, 1, 1, 1}, 1, true}, Case{{2, 8, 7}, 4, true},
-        Case{{3, 4, 3, 5}, 2, false}, Case{{2, 5, 4, 4}, 5, true},
-        Case{{ember_cuda_test::gpu_or_emu<int64_t>(128, 8), 64, 16, 16},
-             8,
-             true},  // emulated: batch 8
-        Case{{1, 32, 128, 128}, 1, true}}) {
-    std::vector<Shape> shapes{c.x};
-    if (c.affine) shapes.insert(shapes.end(), {Shape{c.x[1]}, Shape{c.x[1]}});
-    check_op(
-        "group_norm groups " + std::to_string(c.groups) + (c.affine ? "" : " no affine"), shapes,
-        [&](const std::vector<Tensor>& t) {
-          return c.affine ? ember::group_norm(t[0], c.groups, t[1], t[2])
-                          : ember::group_norm(t[0], c.groups);
-        },
-        1e-5, 1e-4);
-  }
+  cuda_ops_test::check_group("gelu group_norm");
+  using cuda_ops_test::expect_close;
   // nn::GroupNorm and nn::GELU move to the device with their parameters.
   ember::nn::GroupNorm gn(2, 4);
   ember::nn::GELU act;
@@ -241,6 +148,39 @@ TEST_CASE("cuda ops: gelu and group_norm match the CPU", "[cuda][ops][gelu][grou
     CHECK(msg.find("weight [4] on cpu") != std::string::npos);
   }
   CHECK(threw);
+}
+
+TEST_CASE("cuda ops: every op of the op table refuses inputs on different devices",
+          "[cuda][ops][error]") {
+  EMBER_SKIP_IF_NO_GPU();
+  // For each CUDA entry with two or more inputs: one input on CUDA, the others on the CPU, must
+  // give std::invalid_argument starting with the op's name and saying "different devices".
+  size_t checked = 0;
+  for (const ember_test::OpCase* c : ember_test::op_cases(ember_test::kCuda)) {
+    if (c->large) continue;
+    size_t present = 0;
+    for (const ember_test::Input& in : c->inputs) present += in.present ? 1 : 0;
+    if (present < 2) continue;
+    for (size_t i = 0; i < c->inputs.size(); ++i) {
+      if (!c->inputs[i].present) continue;
+      std::vector<Tensor> ins = ember_test::make_inputs(*c);
+      ins[i] = ins[i].detach().to(Device::cuda);
+      std::string msg = "<no exception>";
+      try {
+        (void)c->fn(ins);
+      } catch (const std::invalid_argument& e) {
+        msg = e.what();
+      } catch (const std::exception& e) {
+        msg = std::string("<wrong exception type, what(): ") + e.what() + ">";
+      }
+      INFO(c->label << " with " << c->inputs[i].name << " on cuda, the rest on the cpu: got \""
+                    << msg << "\"");
+      CHECK(msg.rfind(c->op, 0) == 0);
+      CHECK(msg.find("different devices") != std::string::npos);
+      ++checked;
+    }
+  }
+  CHECK(checked > 20);
 }
 
 TEST_CASE("cuda: the seed U-Net's training step matches the PyTorch fixture", "[cuda][unet]") {

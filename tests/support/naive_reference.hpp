@@ -1,26 +1,33 @@
 // @file tests/support/naive_reference.hpp
-// @brief Naive double-precision references for conv2d, conv_transpose2d and linear (forward,
-//        backward-input, backward-weight and bias gradient), straight from the definitions in
-//        include/ember/kernels/params.hpp.
+// @brief Naive double-precision references, one per op, straight from the definitions in
+//        include/ember/kernels/params.hpp: conv2d, conv_transpose2d and linear (forward,
+//        backward-input, backward-weight and bias gradient), batch norm (training and eval),
+//        group norm and max pooling (forward and backward).
 //
-// Shared by the CPU kernel tests (tests/unit/test_cpu_conv_kernels.cpp), the fixture checks
-// (tests/unit/test_fixture_loader.cpp) and bench-ops' correctness checks
-// (benchmarks/bench_ops.cpp). Independent of every kernel they judge: plain loops over every
-// product term, accumulated in double. Layouts as in include/ember/kernels/params.hpp: activations
+// Shared by the CPU kernel tests (tests/unit/test_cpu_conv_kernels.cpp,
+// tests/unit/test_cpu_kernels_norm.cpp, tests/unit/test_cpu_kernels_pool.cpp), the fixture
+// checks (tests/unit/test_fixture_loader.cpp) and bench-ops' correctness checks
+// (benchmarks/bench_ops.cpp through benchmarks/bench_common.hpp). Independent of every kernel
+// they judge: plain loops over every term, accumulated in double. Layouts as in include/ember/kernels/params.hpp: activations
 // (N, C, H, W), conv weight (K, C, R, S), conv-transpose weight (C, K, R, S), linear weight
 // (out, in). A bias pointer may be null (no bias).
 #pragma once
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
+#include <limits>
 #include <vector>
 
 #include <ember/kernels/params.hpp>
 
 namespace ember_test::naive {
 
+using ember::kernels::BatchNormShape;
 using ember::kernels::Conv2dShape;
 using ember::kernels::ConvTranspose2dShape;
+using ember::kernels::GroupNormShape;
 using ember::kernels::LinearShape;
+using ember::kernels::MaxPool2dShape;
 
 /// Per element: the sum of its terms (val), the sum of their magnitudes (mag, the scale a float
 /// result of the same sum may be judged against) and how many terms there were.
@@ -188,6 +195,189 @@ Passes passes(const O& op, const float* x, const float* w, const float* b, const
   Passes p{Sums(op.ny()), Sums(op.nx), Sums(op.nw), backward_bias(op, dy)};
   detail::accumulate(op, x, w, b, dy, &p.y, &p.dx, &p.dw);
   return p;
+}
+
+// ---------------------------------------------------------------------------------------------
+// normalisation and pooling: whole-tensor references
+
+/// batch_norm's results: y; the statistics used (mean, invstd = 1 / sqrt(var + eps)); the
+/// updated running statistics (training with running stats only); dx, dgamma, dbeta (when dy is
+/// given).
+struct BatchNorm {
+  std::vector<double> y, mean, invstd, running_mean, running_var, dx, dgamma, dbeta;
+};
+
+/// Batch norm of x (N, C, HW) per channel over its N*HW values. Training (eval false): the batch
+/// mean and biased variance normalise; running_mean/var (when rm and rv are given) become
+/// (1 - momentum) * old + momentum * (mean, unbiased variance) (biased if N*HW == 1); dx =
+/// gamma invstd / M (M dy - sum dy - xhat sum(dy xhat)). Eval: rm and rv normalise and dx = dy
+/// gamma invstd. dgamma = sum(dy xhat), dbeta = sum(dy). dy may be null (forward only).
+inline BatchNorm batch_norm(const BatchNormShape& s, const float* x, const float* dy,
+                            const float* gamma, const float* beta, const float* rm,
+                            const float* rv, double eps, double momentum, bool eval) {
+  BatchNorm r;
+  const size_t C = size_t(s.C), total = size_t(s.N) * C * size_t(s.HW);
+  r.y.resize(total);
+  r.mean.resize(C);
+  r.invstd.resize(C);
+  if (!eval && rm && rv) {
+    r.running_mean.resize(C);
+    r.running_var.resize(C);
+  }
+  if (dy) {
+    r.dx.resize(total);
+    r.dgamma.resize(C);
+    r.dbeta.resize(C);
+  }
+  const double M = double(s.N) * s.HW;
+  auto at = [&](int n, int c, int i) { return (size_t(n) * C + size_t(c)) * size_t(s.HW) + i; };
+  for (int c = 0; c < s.C; ++c) {
+    const size_t ci = size_t(c);
+    double mean = 0, var = 0;
+    if (eval) {
+      mean = rm[ci];
+      var = rv[ci];
+    } else {
+      for (int n = 0; n < s.N; ++n)
+        for (int i = 0; i < s.HW; ++i) mean += x[at(n, c, i)];
+      mean /= M;
+      for (int n = 0; n < s.N; ++n)
+        for (int i = 0; i < s.HW; ++i) var += (x[at(n, c, i)] - mean) * (x[at(n, c, i)] - mean);
+      var /= M;
+      if (rm && rv) {
+        r.running_mean[ci] = (1 - momentum) * rm[ci] + momentum * mean;
+        const double unbiased = M > 1 ? var * M / (M - 1) : var;
+        r.running_var[ci] = (1 - momentum) * rv[ci] + momentum * unbiased;
+      }
+    }
+    const double invstd = 1.0 / std::sqrt(var + eps);
+    r.mean[ci] = mean;
+    r.invstd[ci] = invstd;
+    double sdy = 0, sdyx = 0;
+    for (int n = 0; n < s.N; ++n)
+      for (int i = 0; i < s.HW; ++i) {
+        const size_t k = at(n, c, i);
+        const double xhat = (x[k] - mean) * invstd;
+        r.y[k] = xhat * gamma[ci] + beta[ci];
+        if (dy) {
+          sdy += dy[k];
+          sdyx += dy[k] * xhat;
+        }
+      }
+    if (!dy) continue;
+    r.dgamma[ci] = sdyx;
+    r.dbeta[ci] = sdy;
+    for (int n = 0; n < s.N; ++n)
+      for (int i = 0; i < s.HW; ++i) {
+        const size_t k = at(n, c, i);
+        const double xhat = (x[k] - mean) * invstd;
+        r.dx[k] = eval ? dy[k] * gamma[ci] * invstd
+                       : gamma[ci] * invstd / M * (M * dy[k] - sdy - xhat * sdyx);
+      }
+  }
+  return r;
+}
+
+/// group_norm's results: y, the per-(n, g) mean and rstd, and dx, dgamma, dbeta (when dy is
+/// given).
+struct GroupNorm {
+  std::vector<double> y, mean, rstd, dx, dgamma, dbeta;
+};
+
+/// Group norm of x (N, C, HW): statistics per (n, g) over C/G * HW values, biased variance;
+/// dx = rstd/D (D g - sum g - xhat sum(g xhat)) with g = dy * gamma. gamma and beta may be null
+/// (1 and 0), dy too (forward only).
+inline GroupNorm group_norm(const GroupNormShape& s, const float* x, const float* dy,
+                            const float* gamma, const float* beta, double eps) {
+  GroupNorm r;
+  const size_t total = size_t(s.N) * size_t(s.C) * size_t(s.HW);
+  const int cg = s.C / s.G;
+  const size_t D = size_t(cg) * size_t(s.HW);
+  r.y.assign(total, 0.0);
+  r.dx.assign(dy ? total : 0, 0.0);
+  r.dgamma.assign(dy ? size_t(s.C) : 0, 0.0);
+  r.dbeta.assign(dy ? size_t(s.C) : 0, 0.0);
+  for (int n = 0; n < s.N; ++n)
+    for (int g = 0; g < s.G; ++g) {
+      const size_t base = (size_t(n) * size_t(s.C) + size_t(g) * size_t(cg)) * size_t(s.HW);
+      double m = 0.0, v = 0.0;
+      for (size_t i = 0; i < D; ++i) m += x[base + i];
+      m /= double(D);
+      for (size_t i = 0; i < D; ++i) v += (x[base + i] - m) * (x[base + i] - m);
+      v /= double(D);
+      const double rs = 1.0 / std::sqrt(v + eps);
+      r.mean.push_back(m);
+      r.rstd.push_back(rs);
+      double sum_g = 0.0, sum_gx = 0.0;
+      for (size_t i = 0; i < D; ++i) {
+        const int c = g * cg + int(i / size_t(s.HW));
+        const double gm = gamma ? gamma[c] : 1.0, bt = beta ? beta[c] : 0.0;
+        const double xhat = (x[base + i] - m) * rs;
+        r.y[base + i] = xhat * gm + bt;
+        if (!dy) continue;
+        sum_g += dy[base + i] * gm;
+        sum_gx += dy[base + i] * gm * xhat;
+        r.dgamma[size_t(c)] += dy[base + i] * xhat;
+        r.dbeta[size_t(c)] += dy[base + i];
+      }
+      if (!dy) continue;
+      for (size_t i = 0; i < D; ++i) {
+        const int c = g * cg + int(i / size_t(s.HW));
+        const double gm = gamma ? gamma[c] : 1.0;
+        const double xhat = (x[base + i] - m) * rs;
+        r.dx[base + i] = rs / double(D) * (double(D) * dy[base + i] * gm - sum_g - xhat * sum_gx);
+      }
+    }
+  return r;
+}
+
+/// A MaxPool2dShape with OH and OW from PyTorch's floor rule.
+inline MaxPool2dShape pool_shape(int N, int C, int H, int W, int kernel, int stride, int pad) {
+  MaxPool2dShape s{N, C, H, W, kernel, stride, pad, 0, 0};
+  s.OH = (H + 2 * pad - kernel) / stride + 1;
+  s.OW = (W + 2 * pad - kernel) / stride + 1;
+  return s;
+}
+
+/// max_pool2d's results: y, the argmax of each window (ih * W + iw within its plane) and dx
+/// (when dy is given).
+struct MaxPool2d {
+  std::vector<double> y;
+  std::vector<int32_t> arg;
+  std::vector<double> dx;
+};
+
+/// Max pooling as PyTorch: padding never wins; in row-major window order a strictly greater
+/// value or a NaN replaces the maximum (ties keep the first, the last NaN wins); dx gets each
+/// window's dy at its argmax (accumulated where windows overlap). dy may be null.
+inline MaxPool2d max_pool2d(const MaxPool2dShape& s, const float* x, const float* dy) {
+  MaxPool2d r;
+  const size_t planes = size_t(s.N) * size_t(s.C), in_plane = size_t(s.H) * size_t(s.W),
+               out_plane = size_t(s.OH) * size_t(s.OW);
+  r.y.assign(planes * out_plane, 0.0);
+  r.arg.assign(r.y.size(), -1);
+  r.dx.assign(dy ? planes * in_plane : 0, 0.0);
+  for (size_t p = 0; p < planes; ++p)
+    for (int oh = 0; oh < s.OH; ++oh)
+      for (int ow = 0; ow < s.OW; ++ow) {
+        double best = -std::numeric_limits<double>::infinity();
+        int32_t bi = -1;
+        for (int kh = 0; kh < s.kernel; ++kh)
+          for (int kw = 0; kw < s.kernel; ++kw) {
+            const int ih = oh * s.stride - s.pad + kh, iw = ow * s.stride - s.pad + kw;
+            if (ih < 0 || iw < 0 || ih >= s.H || iw >= s.W) continue;
+            const double v = x[p * in_plane + size_t(ih * s.W + iw)];
+            if (bi < 0 || v > best || std::isnan(v)) {
+              best = v;
+              bi = ih * s.W + iw;
+            }
+          }
+        const size_t o = p * out_plane + size_t(oh * s.OW + ow);
+        r.y[o] = best;
+        r.arg[o] = bi;
+        if (dy) r.dx[p * in_plane + size_t(bi)] += dy[o];
+      }
+  return r;
 }
 
 }  // namespace ember_test::naive

@@ -6,6 +6,7 @@
 // The thread count is changed at run time with ember::set_num_threads. The shapes are chosen so
 // that each kernel really splits its work (several reduction pieces, several parallel chunks);
 // 1 thread is the reference, and the values are compared as bits (memcmp), not to a tolerance.
+// The ops and shapes are the op table's determinism entries (tests/support/op_cases.hpp).
 #include <cstring>
 #include <functional>
 #include <string>
@@ -15,6 +16,7 @@
 #include <ember/models/unet.hpp>
 
 #include "../support/catch.hpp"
+#include "../support/op_cases.hpp"
 
 namespace determinism_test {
 
@@ -101,58 +103,46 @@ void check_layer(const std::string& what, const std::function<Tensor(std::vector
   }
 }
 
+/// Every determinism entry of the op table's group (tests/support/op_cases.hpp).
+void check_group(const std::string& group) {
+  const auto cases = ember_test::op_cases(ember_test::kDeterminism, group);
+  REQUIRE(!cases.empty());
+  for (const ember_test::OpCase* c : cases) {
+    std::vector<std::pair<std::string, Shape>> leaves;
+    for (const ember_test::Input& in : c->inputs) leaves.push_back({in.name, in.shape});
+    const ember_test::OpFn& fn = c->fn;
+    check_layer(c->label, [&fn](std::vector<Tensor>& t) { return fn(t); }, leaves);
+  }
+}
+
 }  // namespace determinism_test
 
 using namespace determinism_test;
 
 TEST_CASE("determinism: conv2d gradients are bitwise equal for 1, 2, 3 and 7 threads",
           "[determinism][conv2d]") {
-  // 3x3, pad 1 on 16x16 images: the dense AVX-512 path (implicit GEMM on the other paths).
-  check_layer("conv2d 3x3 8->16 @16x16, N=16",
-              [](std::vector<Tensor>& t) { return ember::conv2d(t[0], t[1], t[2], 1, 1); },
-              {{"x", {16, 8, 16, 16}}, {"weight", {16, 8, 3, 3}}, {"bias", {16}}});
-  // 12x12 images: the planar implicit GEMM (not a multiple of 16 pixels).
-  check_layer("conv2d 3x3 4->8 @12x12, N=32",
-              [](std::vector<Tensor>& t) { return ember::conv2d(t[0], t[1], t[2], 1, 1); },
-              {{"x", {32, 4, 12, 12}}, {"weight", {8, 4, 3, 3}}, {"bias", {8}}});
-  check_layer("conv2d 5x5 pad 2 3->6 @10x10, N=24",
-              [](std::vector<Tensor>& t) { return ember::conv2d(t[0], t[1], t[2], 1, 2); },
-              {{"x", {24, 3, 10, 10}}, {"weight", {6, 3, 5, 5}}, {"bias", {6}}});
-  // Stride 2: the phase-split forward and the per-image im2col weight gradient.
-  check_layer("conv2d 3x3 stride 2 8->16 @16x16, N=12",
-              [](std::vector<Tensor>& t) { return ember::conv2d(t[0], t[1], t[2], 2, 1); },
-              {{"x", {12, 8, 16, 16}}, {"weight", {16, 8, 3, 3}}, {"bias", {16}}});
+  check_group("conv2d");
 }
 
 TEST_CASE("determinism: conv_transpose2d and linear gradients are bitwise equal for 1, 2, 3, 7 "
           "threads",
           "[determinism][conv_transpose2d][linear]") {
-  check_layer("conv_transpose2d 3x3 s2 p1 op1 16->8 @8x8, N=12",
-              [](std::vector<Tensor>& t) {
-                return ember::conv_transpose2d(t[0], t[1], t[2], 2, 1, 1);
-              },
-              {{"x", {12, 16, 8, 8}}, {"weight", {16, 8, 3, 3}}, {"bias", {8}}});
-  check_layer("linear 256->128, M=96",
-              [](std::vector<Tensor>& t) { return ember::linear(t[0], t[1], t[2]); },
-              {{"x", {96, 256}}, {"weight", {128, 256}}, {"bias", {128}}});
+  check_group("conv_transpose2d linear");
 }
 
 TEST_CASE("determinism: batch_norm2d, group_norm and reductions are bitwise equal for 1, 2, 3, 7 "
           "threads",
           "[determinism][batch_norm][group_norm][reduce]") {
-  check_layer("batch_norm2d (training) 8 channels @32x32, N=16",
-              [](std::vector<Tensor>& t) {
-                return ember::batch_norm2d(t[0], t[1], t[2], Tensor(), Tensor(), true);
-              },
-              {{"x", {16, 8, 32, 32}}, {"weight", {8}}, {"bias", {8}}});
-  check_layer("group_norm 4 groups of 4 channels @32x32, N=8",
-              [](std::vector<Tensor>& t) { return ember::group_norm(t[0], 4, t[1], t[2]); },
-              {{"x", {8, 16, 32, 32}}, {"weight", {16}}, {"bias", {16}}});
-  check_layer("mean of 2^20 values", [](std::vector<Tensor>& t) { return ember::mean(t[0]); },
-              {{"x", {1 << 20}}});
-  check_layer("mse_loss of 2^20 values",
-              [](std::vector<Tensor>& t) { return ember::mse_loss(t[0], t[1]); },
-              {{"input", {1024, 1024}}, {"target", {1024, 1024}}});
+  check_group("norm reduce");
+}
+
+TEST_CASE("determinism: every determinism entry of the op table has a test case",
+          "[determinism]") {
+  for (const ember_test::OpCase* c : ember_test::op_cases(ember_test::kDeterminism)) {
+    INFO(c->label << " is in group \"" << c->group << "\"");
+    CHECK((c->group == "conv2d" || c->group == "conv_transpose2d linear" ||
+           c->group == "norm reduce"));
+  }
 }
 
 TEST_CASE("determinism: one U-Net step's gradients are bitwise equal for 1, 2, 3 and 7 threads",

@@ -1,7 +1,7 @@
 // @file tests/unit/test_fixture_loader.cpp
 // @brief Tests the EMBERFIX loader and validates the committed PyTorch fixtures against naive
 //        double-precision references (tests/support/naive_reference.hpp for conv2d,
-//        conv_transpose2d and linear; the rest written here), so a broken fixture is caught
+//        conv_transpose2d, linear, max_pool2d and batch_norm2d; the rest written here), so a broken fixture is caught
 //        before it is used to judge ember's kernels.
 #include "../support/catch.hpp"
 #include "../support/fixture.hpp"
@@ -240,31 +240,15 @@ TEST_CASE("fixtures: max_pool2d ties follow the first-max rule", "[fixture]") {
     const auto& x = f.at("x");
     const auto& gy = f.at("gy");
     const int64_t k = int64_t(f.scalar("kernel")), s = int64_t(f.scalar("stride")), p = int64_t(f.scalar("pad"));
-    const int64_t NC = x.shape[0] * x.shape[1], H = x.shape[2], W = x.shape[3];
+    const int64_t H = x.shape[2], W = x.shape[3];
     const int64_t OH = (H + 2 * p - k) / s + 1, OW = (W + 2 * p - k) / s + 1;
     REQUIRE(f.at("y").shape == std::vector<int64_t>{x.shape[0], x.shape[1], OH, OW});
-    std::vector<double> y(size_t(NC * OH * OW)), gx(x.data.size(), 0.0);
-    for (int64_t c = 0; c < NC; ++c)
-      for (int64_t oh = 0; oh < OH; ++oh)
-        for (int64_t ow = 0; ow < OW; ++ow) {
-          double best = -INFINITY;
-          size_t arg = 0;
-          for (int64_t kh = 0; kh < k; ++kh)
-            for (int64_t kw = 0; kw < k; ++kw) {
-              const int64_t ih = oh * s - p + kh, iw = ow * s - p + kw;
-              if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
-              const size_t xi = size_t((c * H + ih) * W + iw);
-              if (x.data[xi] > best) {  // strict: first (row-major) maximum wins
-                best = x.data[xi];
-                arg = xi;
-              }
-            }
-          const size_t yi = size_t((c * OH + oh) * OW + ow);
-          y[yi] = best;
-          gx[arg] += gy.data[yi];
-        }
-    check_close(std::string(name) + " y", y, f.at("y"), 0, 0);
-    check_close(std::string(name) + " gx", gx, f.at("gx"), 1e-6, 1e-6);
+    // strict: the first (row-major) maximum of each window wins
+    const naive::MaxPool2d r = naive::max_pool2d(
+        naive::pool_shape(int(x.shape[0]), int(x.shape[1]), int(H), int(W), int(k), int(s), int(p)),
+        x.data.data(), gy.data.data());
+    check_close(std::string(name) + " y", r.y, f.at("y"), 0, 0);
+    check_close(std::string(name) + " gx", r.dx, f.at("gx"), 1e-6, 1e-6);
   }
 }
 
@@ -273,32 +257,15 @@ TEST_CASE("fixtures: batch_norm2d training statistics", "[fixture]") {
     INFO(name);
     Fixture f = Fixture::load(name);
     const auto& x = f.at("x");
-    const int64_t N = x.shape[0], C = x.shape[1], HW = x.shape[2] * x.shape[3];
-    const double eps = f.scalar("eps"), mom = f.scalar("momentum");
-    const double m = double(N * HW);
-    std::vector<double> y(x.data.size()), rm(static_cast<size_t>(C)), rv(static_cast<size_t>(C));
-    for (int64_t c = 0; c < C; ++c) {
-      double mean = 0, var = 0;
-      for (int64_t n = 0; n < N; ++n)
-        for (int64_t i = 0; i < HW; ++i) mean += x.data[size_t((n * C + c) * HW + i)];
-      mean /= m;
-      for (int64_t n = 0; n < N; ++n)
-        for (int64_t i = 0; i < HW; ++i) {
-          const double d = x.data[size_t((n * C + c) * HW + i)] - mean;
-          var += d * d;
-        }
-      const double inv = 1.0 / std::sqrt(var / m + eps);
-      for (int64_t n = 0; n < N; ++n)
-        for (int64_t i = 0; i < HW; ++i) {
-          const size_t xi = size_t((n * C + c) * HW + i);
-          y[xi] = (x.data[xi] - mean) * inv * f.at("w").data[size_t(c)] + f.at("b").data[size_t(c)];
-        }
-      rm[size_t(c)] = (1 - mom) * f.at("running_mean").data[size_t(c)] + mom * mean;
-      rv[size_t(c)] = (1 - mom) * f.at("running_var").data[size_t(c)] + mom * var / (m - 1);  // unbiased
-    }
-    check_close(std::string(name) + " y", y, f.at("y"), 1e-4, 1e-4);
-    check_close(std::string(name) + " running_mean_after", rm, f.at("running_mean_after"), 1e-5, 1e-5);
-    check_close(std::string(name) + " running_var_after", rv, f.at("running_var_after"), 1e-5, 1e-5);
+    const int N = int(x.shape[0]), C = int(x.shape[1]), HW = int(x.shape[2] * x.shape[3]);
+    // biased variance normalises, the unbiased one enters running_var
+    const naive::BatchNorm r = naive::batch_norm(
+        naive::BatchNormShape{N, C, HW}, x.data.data(), nullptr, f.at("w").data.data(),
+        f.at("b").data.data(), f.at("running_mean").data.data(), f.at("running_var").data.data(),
+        f.scalar("eps"), f.scalar("momentum"), false);
+    check_close(std::string(name) + " y", r.y, f.at("y"), 1e-4, 1e-4);
+    check_close(std::string(name) + " running_mean_after", r.running_mean, f.at("running_mean_after"), 1e-5, 1e-5);
+    check_close(std::string(name) + " running_var_after", r.running_var, f.at("running_var_after"), 1e-5, 1e-5);
   }
 }
 
