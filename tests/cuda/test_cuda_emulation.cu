@@ -40,9 +40,10 @@ namespace ecu = ember::cuda;
 namespace ecpu = ember::cpu;
 namespace ig = ember::cuda::igemm;
 
-namespace {
+using ember_cuda_test::tolerances::kGemmR;
+using ember_cuda_test::tolerances::kGemmS;
 
-constexpr double kGemmR = 1e-4, kGemmS = 2e-5;
+namespace {
 
 std::vector<float> nan_vec(int64_t n) { return std::vector<float>(static_cast<size_t>(n), NAN); }
 

@@ -16,13 +16,14 @@
 #include <ember/models/unet.hpp>
 
 #include "../support/catch.hpp"
+#include "test_util.hpp"
 
 namespace anomaly_test {
 
 using ember::Shape;
 using ember::Tensor;
 
-const float kNaN = std::numeric_limits<float>::quiet_NaN();
+using ember_test::kNaN;
 
 /// f must throw ember::Error whose message starts with `start` and contains every part.
 void expect_anomaly(const std::string& what, const std::string& start,
@@ -43,11 +44,7 @@ void expect_anomaly(const std::string& what, const std::string& start,
   }
 }
 
-Tensor leaf(const std::vector<float>& v, const Shape& s) {
-  Tensor t = ember::from_vector(v, s);
-  t.set_requires_grad(true);
-  return t;
-}
+using ember_test::leaf;
 
 }  // namespace anomaly_test
 

@@ -14,26 +14,14 @@
 #include <vector>
 
 #include "../support/catch.hpp"
+#include "test_util.hpp"
 
 namespace {
 
 using ember::Tensor;
 using namespace ember::nn;
 
-struct TempDir {
-  std::string path;
-  TempDir() {
-    char tmpl[] = "/tmp/ember_ckpt_XXXXXX";
-    char* p = ::mkdtemp(tmpl);
-    REQUIRE(p != nullptr);
-    path = p;
-  }
-  ~TempDir() {
-    for (const char* f : {"a.bin", "b.bin", "c.bin"}) std::remove((path + "/" + f).c_str());
-    ::rmdir(path.c_str());
-  }
-  std::string file(const std::string& name) const { return path + "/" + name; }
-};
+using ember_test::TempDir;
 
 std::shared_ptr<Sequential> small_model(int hidden = 4) {
   return std::make_shared<Sequential>(std::initializer_list<std::shared_ptr<Module>>{
@@ -89,7 +77,7 @@ std::string load_error(const std::string& path, Module& m, ember::optim::Optimiz
   return "";
 }
 
-bool contains(const std::string& s, const std::string& sub) { return s.find(sub) != std::string::npos; }
+using ember_test::contains;
 
 }  // namespace
 

@@ -16,6 +16,7 @@
 #include <ember/kernels/cpu/conv_transpose2d.hpp>
 #include <ember/kernels/cpu/gemm.hpp>
 #include <ember/kernels/cpu/linear.hpp>
+#include "test_util.hpp"
 
 namespace {
 
@@ -26,7 +27,7 @@ using ember::kernels::LinearShape;
 using ember_test::naive::Sums;
 namespace naive = ember_test::naive;
 
-const float kNaN = std::numeric_limits<float>::quiet_NaN();
+using ember_test::kNaN;
 
 std::vector<float> random_vec(size_t n, uint32_t seed) {
   std::mt19937 gen(seed);

@@ -26,37 +26,11 @@
 #include <ember/io/atomic_file.hpp>
 #include <ember/io/gzip.hpp>
 #include <ember/io/png.hpp>
+#include "test_util.hpp"
 
 namespace {
 
-// A fresh temporary directory, removed (with its files) at scope exit.
-struct TempDir {
-  std::string path;
-  TempDir() {
-    const char* base = std::getenv("TMPDIR");
-    std::string tmpl = std::string(base && base[0] ? base : "/tmp") + "/ember_data_io_XXXXXX";
-    std::vector<char> buf(tmpl.begin(), tmpl.end());
-    buf.push_back('\0');
-    if (::mkdtemp(buf.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path = buf.data();
-  }
-  ~TempDir() {
-    for (const std::string& f : list()) std::remove((path + "/" + f).c_str());
-    ::rmdir(path.c_str());
-  }
-  std::string file(const std::string& name) const { return path + "/" + name; }
-  std::vector<std::string> list() const {
-    std::vector<std::string> names;
-    if (DIR* d = ::opendir(path.c_str())) {
-      while (dirent* e = ::readdir(d)) {
-        std::string n = e->d_name;
-        if (n != "." && n != "..") names.push_back(n);
-      }
-      ::closedir(d);
-    }
-    return names;
-  }
-};
+using ember_test::TempDir;
 
 void be32(std::vector<uint8_t>& v, uint32_t x) {
   v.push_back(uint8_t(x >> 24));
@@ -84,15 +58,7 @@ std::vector<uint8_t> idx_labels_bytes(uint32_t magic, uint32_t count, size_t dat
   return v;
 }
 
-// Bitwise CRC-32 (gzip/PNG polynomial) and Adler-32, straight from RFC 1952 and RFC 1950.
-uint32_t ref_crc32(const std::vector<uint8_t>& v) {
-  uint32_t c = 0xFFFFFFFFu;
-  for (uint8_t b : v) {
-    c ^= b;
-    for (int k = 0; k < 8; ++k) c = (c >> 1) ^ (0xEDB88320u & (0u - (c & 1u)));
-  }
-  return ~c;
-}
+using ember_test::ref_crc32;
 uint32_t ref_adler32(const std::vector<uint8_t>& v) {
   uint32_t a = 1, b = 0;
   for (uint8_t x : v) {
@@ -142,7 +108,7 @@ void write_plain(const std::string& path, const std::vector<uint8_t>& bytes) {
   std::fclose(f);
 }
 
-bool contains(const std::string& s, const std::string& sub) { return s.find(sub) != std::string::npos; }
+using ember_test::contains;
 
 // Runs fn, requires it to throw E, returns the message.
 template <class E, class Fn>

@@ -34,7 +34,7 @@ struct ThreadsAndIsaRestore {
   }
 };
 
-Tensor input(const Shape& s, uint64_t seed, bool requires_grad = true) {
+Tensor seeded_input(const Shape& s, uint64_t seed, bool requires_grad = true) {
   ember::Generator gen(seed);
   Tensor t = ember::randn(s, gen);
   if (requires_grad) t.set_requires_grad(true);
@@ -47,9 +47,9 @@ Results forward_backward(const std::function<Tensor(std::vector<Tensor>&)>& f,
                          const std::vector<std::pair<std::string, Shape>>& leaves) {
   std::vector<Tensor> ts;
   uint64_t seed = 11;
-  for (const auto& [name, shape] : leaves) ts.push_back(input(shape, seed++));
+  for (const auto& [name, shape] : leaves) ts.push_back(seeded_input(shape, seed++));
   Tensor y = f(ts);
-  Tensor r = input(y.shape(), 999, false);
+  Tensor r = seeded_input(y.shape(), 999, false);
   ember::sum(y * r).backward();
   Results out{{"output", y.to_vector()}};
   for (size_t i = 0; i < leaves.size(); ++i)
@@ -152,8 +152,8 @@ TEST_CASE("determinism: one U-Net step's gradients are bitwise equal for 1, 2, 3
     ember::manual_seed(3);
     ember::models::UNet net;
     net.train();
-    Tensor x = input({32, 1, 16, 16}, 5, false);
-    Tensor target = input({32, 1, 16, 16}, 6, false);
+    Tensor x = seeded_input({32, 1, 16, 16}, 5, false);
+    Tensor target = seeded_input({32, 1, 16, 16}, 6, false);
     Tensor out = net.forward(x);
     Tensor loss = ember::mse_loss(out, target);
     loss.backward();

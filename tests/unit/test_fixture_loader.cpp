@@ -32,7 +32,7 @@ void check_close(const std::string& what, const std::vector<double>& got, const 
   CHECK(r.ok);
 }
 
-std::vector<char> read_bytes(const std::string& path) {
+std::vector<char> read_fixture_bytes(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   return std::vector<char>((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
 }
@@ -121,7 +121,7 @@ TEST_CASE("fixture loader: missing file, missing key, non-scalar", "[fixture]") 
 }
 
 TEST_CASE("fixture loader: truncated and corrupt files are rejected", "[fixture]") {
-  const std::vector<char> good = read_bytes(std::string(EMBER_FIXTURE_DIR) + "/linear.bin");
+  const std::vector<char> good = read_fixture_bytes(std::string(EMBER_FIXTURE_DIR) + "/linear.bin");
   REQUIRE(good.size() > 100);
   {
     std::vector<char> cut(good.begin(), good.end() - 3);

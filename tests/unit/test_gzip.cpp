@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "../support/catch.hpp"
+#include "test_util.hpp"
 
 #ifndef EMBER_FIXTURE_DIR
 #define EMBER_FIXTURE_DIR "tests/fixtures/data"
@@ -91,15 +92,7 @@ struct Bits {
   }
 };
 
-// Bitwise CRC-32 straight from RFC 1952 (independent of both table-driven versions).
-uint32_t ref_crc32(const Bytes& v) {
-  uint32_t c = 0xFFFFFFFFu;
-  for (uint8_t b : v) {
-    c ^= b;
-    for (int k = 0; k < 8; ++k) c = (c >> 1) ^ (0xEDB88320u & (0u - (c & 1u)));
-  }
-  return ~c;
-}
+using ember_test::ref_crc32;
 
 void put_le32(Bytes& v, uint32_t x) {
   for (int s = 0; s < 32; s += 8) v.push_back(uint8_t(x >> s));
@@ -154,7 +147,7 @@ std::pair<Kind, std::string> deflate_error_of(Fn fn) {
   return {Kind::kCorrupt, ""};
 }
 
-bool contains(const std::string& s, const std::string& sub) { return s.find(sub) != std::string::npos; }
+using ember_test::contains;
 
 Bytes unzlib(const Bytes& b) { return ember::io::zlib_decompress(b.data(), b.size()); }
 Bytes gunzip(const Bytes& b) { return ember::io::gunzip(b.data(), b.size()); }

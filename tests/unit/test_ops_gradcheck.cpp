@@ -27,6 +27,7 @@
 
 #include "../support/catch.hpp"
 #include "../support/op_cases.hpp"
+#include "test_util.hpp"
 
 namespace gradcheck_test {
 
@@ -36,11 +37,7 @@ using ember::Tensor;
 using ember_test::Rng;
 using ember_test::uniform_values;
 
-Tensor leaf(const std::vector<float>& v, const Shape& s) {
-  Tensor t = ember::from_vector(v, s);
-  t.set_requires_grad(true);
-  return t;
-}
+using ember_test::leaf;
 Tensor rand_leaf(Rng& rng, const Shape& s, float lo = -1.0f, float hi = 1.0f) {
   return leaf(uniform_values(rng, ember::numel_of(s), lo, hi), s);
 }
@@ -62,14 +59,14 @@ std::string multi_index(const Shape& s, int64_t flat) {
   return os.str();
 }
 
-struct Tol {
+struct GradTol {
   double atol, rtol;
 };
 
 /// Compares analytic[k] with numeric[k] for the flat indices idx[k] of a tensor of shape s;
 /// the message names `what`, the shape and the worst element.
 void check_close(const std::string& what, const Shape& s, const std::vector<int64_t>& idx,
-                 const std::vector<double>& analytic, const std::vector<double>& numeric, Tol tol) {
+                 const std::vector<double>& analytic, const std::vector<double>& numeric, GradTol tol) {
   size_t bad = 0, worst = 0;
   double worst_ratio = -1.0;
   for (size_t k = 0; k < idx.size(); ++k) {
@@ -98,7 +95,7 @@ using Fn = std::function<Tensor(const std::vector<Tensor>&)>;
 /// Gradient check of L = sum(f(inputs) * R) for every input that requires grad. The inputs must
 /// be fresh leaves (no .grad yet). `names` label the inputs in messages.
 void gradcheck(const std::string& op, const Fn& f, const std::vector<Tensor>& inputs,
-               const std::vector<std::string>& names, float h, Tol tol, uint32_t seed = 7) {
+               const std::vector<std::string>& names, float h, GradTol tol, uint32_t seed = 7) {
   Rng rng(seed);
   Tensor y = f(inputs);
   INFO(op << ": output shape " << ember::to_string(y.shape()));
@@ -164,7 +161,7 @@ void gradcheck_case(const ember_test::OpCase& c) {
   const std::vector<Tensor> inputs = ember_test::make_inputs(c);
   std::vector<std::vector<float>> before;
   for (const Tensor& t : inputs) before.push_back(t.defined() ? t.to_vector() : std::vector<float>{});
-  gradcheck(c.label, c.fn, inputs, c.names(), c.h, Tol{c.tol.atol, c.tol.rtol}, c.rseed);
+  gradcheck(c.label, c.fn, inputs, c.names(), c.h, GradTol{c.tol.atol, c.tol.rtol}, c.rseed);
   for (size_t i = 0; i < inputs.size(); ++i) {
     if (!inputs[i].defined()) continue;
     INFO(c.label << ": input " << c.inputs[i].name);
@@ -264,7 +261,7 @@ TEST_CASE("gradcheck: sum, mean, mse_loss", "[ops][gradcheck][reduce]") {
 
 TEST_CASE("autograd: a tensor used twice gets the sum of both gradients", "[autograd]") {
   const float h = 1e-2f;
-  const Tol tol{2e-3, 2e-3};
+  const GradTol tol{2e-3, 2e-3};
   Rng rng(1200);
   SECTION("y = x * x + x: dL/dx = (2x + 1) R") {
     Tensor x = rand_leaf(rng, {3, 4});

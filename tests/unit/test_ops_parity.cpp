@@ -32,7 +32,7 @@ Tensor to_tensor(const FixtureTensor& t, bool requires_grad = false) {
   return out;
 }
 
-Tensor input(const Fixture& f, const std::string& key, bool requires_grad = true) {
+Tensor fixture_input(const Fixture& f, const std::string& key, bool requires_grad = true) {
   return to_tensor(f.at(key), requires_grad);
 }
 
@@ -51,7 +51,7 @@ void expect_match(const std::string& what, const Tensor& got, const FixtureTenso
   CHECK(r.ok);
 }
 
-struct Tol {
+struct ParityTol {
   double atol, rtol;
 };
 
@@ -62,17 +62,17 @@ using namespace parity_test;
 TEST_CASE("parity: conv2d fixtures 0..4 (y, gx, gw, gb)", "[ops][parity][conv2d]") {
   // y: sums of C*R*S products -> atol 1e-5, rtol 1e-4. Gradients sum up to N*OH*OW (gw) or
   // K*R*S (gx) products -> atol 1e-4, rtol 1e-4 (conv2d_4's gw sums 1024 products of size ~1).
-  const Tol ty{1e-5, 1e-4}, tg{1e-4, 1e-4};
+  const ParityTol ty{1e-5, 1e-4}, tg{1e-4, 1e-4};
   for (int i = 0; i < 5; ++i) {
     const std::string name = "conv2d_" + std::to_string(i);
     INFO("fixture " << name);
     const Fixture f = Fixture::load(name);
-    Tensor x = input(f, "x"), w = input(f, "w");
-    Tensor b = f.has("b") ? input(f, "b") : Tensor();
+    Tensor x = fixture_input(f, "x"), w = fixture_input(f, "w");
+    Tensor b = f.has("b") ? fixture_input(f, "b") : Tensor();
     const int stride = int(f.scalar("stride")), pad = int(f.scalar("pad"));
     Tensor y = ember::conv2d(x, w, b, stride, pad);
     expect_match(name + " y", y, f.at("y"), ty.atol, ty.rtol);
-    y.backward(input(f, "gy", false));
+    y.backward(fixture_input(f, "gy", false));
     expect_match(name + " gx", x.grad(), f.at("gx"), tg.atol, tg.rtol);
     expect_match(name + " gw", w.grad(), f.at("gw"), tg.atol, tg.rtol);
     if (f.has("gb")) expect_match(name + " gb", b.grad(), f.at("gb"), tg.atol, tg.rtol);
@@ -82,18 +82,18 @@ TEST_CASE("parity: conv2d fixtures 0..4 (y, gx, gw, gb)", "[ops][parity][conv2d]
 TEST_CASE("parity: conv_transpose2d fixtures 0..4 (y, gx, gw, gb)",
           "[ops][parity][conv_transpose2d]") {
   // Same accumulation depths as conv2d: y atol 1e-5 rtol 1e-4; gradients atol 1e-4 rtol 1e-4.
-  const Tol ty{1e-5, 1e-4}, tg{1e-4, 1e-4};
+  const ParityTol ty{1e-5, 1e-4}, tg{1e-4, 1e-4};
   for (int i = 0; i < 5; ++i) {
     const std::string name = "conv_transpose2d_" + std::to_string(i);
     INFO("fixture " << name);
     const Fixture f = Fixture::load(name);
-    Tensor x = input(f, "x"), w = input(f, "w");
-    Tensor b = f.has("b") ? input(f, "b") : Tensor();
+    Tensor x = fixture_input(f, "x"), w = fixture_input(f, "w");
+    Tensor b = f.has("b") ? fixture_input(f, "b") : Tensor();
     const int stride = int(f.scalar("stride")), pad = int(f.scalar("pad")),
               out_pad = int(f.scalar("out_pad"));
     Tensor y = ember::conv_transpose2d(x, w, b, stride, pad, out_pad);
     expect_match(name + " y", y, f.at("y"), ty.atol, ty.rtol);
-    y.backward(input(f, "gy", false));
+    y.backward(fixture_input(f, "gy", false));
     expect_match(name + " gx", x.grad(), f.at("gx"), tg.atol, tg.rtol);
     expect_match(name + " gw", w.grad(), f.at("gw"), tg.atol, tg.rtol);
     if (f.has("gb")) expect_match(name + " gb", b.grad(), f.at("gb"), tg.atol, tg.rtol);
@@ -103,13 +103,13 @@ TEST_CASE("parity: conv_transpose2d fixtures 0..4 (y, gx, gw, gb)",
 TEST_CASE("parity: batch_norm2d train, train_n1, train_u, eval", "[ops][parity][batch_norm]") {
   // y, gx: atol 1e-5 rtol 1e-4; gw, gb (sums over N*H*W) atol 1e-4 rtol 1e-4;
   // running statistics after the forward: atol 1e-6 rtol 1e-5.
-  const Tol ty{1e-5, 1e-4}, tgx{1e-5, 1e-4}, tgp{1e-4, 1e-4}, trs{1e-6, 1e-5};
+  const ParityTol ty{1e-5, 1e-4}, tgx{1e-5, 1e-4}, tgp{1e-4, 1e-4}, trs{1e-6, 1e-5};
   for (const char* suffix : {"train", "train_n1", "train_u", "eval"}) {
     const std::string name = std::string("batch_norm2d_") + suffix;
     INFO("fixture " << name);
     const Fixture f = Fixture::load(name);
-    Tensor x = input(f, "x"), w = input(f, "w"), b = input(f, "b");
-    Tensor rm = input(f, "running_mean", false), rv = input(f, "running_var", false);
+    Tensor x = fixture_input(f, "x"), w = fixture_input(f, "w"), b = fixture_input(f, "b");
+    Tensor rm = fixture_input(f, "running_mean", false), rv = fixture_input(f, "running_var", false);
     const bool training = f.scalar("training") != 0.0f;
     CHECK(training == (std::string(suffix) != "eval"));
     Tensor y =
@@ -117,7 +117,7 @@ TEST_CASE("parity: batch_norm2d train, train_n1, train_u, eval", "[ops][parity][
     expect_match(name + " y", y, f.at("y"), ty.atol, ty.rtol);
     expect_match(name + " running_mean after", rm, f.at("running_mean_after"), trs.atol, trs.rtol);
     expect_match(name + " running_var after", rv, f.at("running_var_after"), trs.atol, trs.rtol);
-    y.backward(input(f, "gy", false));
+    y.backward(fixture_input(f, "gy", false));
     expect_match(name + " gx", x.grad(), f.at("gx"), tgx.atol, tgx.rtol);
     expect_match(name + " gw", w.grad(), f.at("gw"), tgp.atol, tgp.rtol);
     expect_match(name + " gb", b.grad(), f.at("gb"), tgp.atol, tgp.rtol);
@@ -134,10 +134,10 @@ TEST_CASE("parity: batch_norm2d train, train_n1, train_u, eval", "[ops][parity][
 TEST_CASE("parity: relu (exact, gradient 0 at x == 0)", "[ops][parity][relu]") {
   // Pure selection: bitwise (atol 0, rtol 0).
   const Fixture f = Fixture::load("relu");
-  Tensor x = input(f, "x");
+  Tensor x = fixture_input(f, "x");
   Tensor y = ember::relu(x);
   expect_match("relu y", y, f.at("y"), 0.0, 0.0);
-  y.backward(input(f, "gy", false));
+  y.backward(fixture_input(f, "gy", false));
   expect_match("relu gx", x.grad(), f.at("gx"), 0.0, 0.0);
 }
 
@@ -161,10 +161,10 @@ TEST_CASE("parity: gelu, exact (erf) and tanh forms (y, gx)", "[ops][parity][gel
     const Fixture f = Fixture::load(name);
     const bool tanh_form = f.scalar("tanh") != 0.0f;
     CHECK(tanh_form == (name == "gelu_tanh"));
-    Tensor x = input(f, "x");
+    Tensor x = fixture_input(f, "x");
     Tensor y = ember::gelu(x, tanh_form ? "tanh" : "none");
     expect_match(name + " y", y, f.at("y"), 1e-6, 1e-5);
-    y.backward(input(f, "gy", false));
+    y.backward(fixture_input(f, "gy", false));
     expect_match(name + " gx", x.grad(), f.at("gx"), c.gx_atol, 1e-5);
   }
 }
@@ -174,19 +174,19 @@ TEST_CASE("parity: group_norm (y, gx, gw, gb) incl. G = 1, G = C, no affine, 3-D
   // PyTorch accumulates the statistics in float, ember in double; y and gx are normalised
   // values of size ~1: atol 1e-5, rtol 1e-4 (as batch_norm2d). gw, gb are sums over N*HW
   // products (up to 256 here): atol 1e-4, rtol 1e-4.
-  const Tol ty{1e-5, 1e-4}, tgx{1e-5, 1e-4}, tgp{1e-4, 1e-4};
+  const ParityTol ty{1e-5, 1e-4}, tgx{1e-5, 1e-4}, tgp{1e-4, 1e-4};
   for (const char* name : {"group_norm", "group_norm_g1", "group_norm_gc", "group_norm_noaffine",
                            "group_norm_n1_3d", "group_norm_unet"}) {
     INFO("fixture " << name);
     const Fixture f = Fixture::load(name);
     const bool affine = f.has("w");
     CHECK(affine == (std::string(name) != "group_norm_noaffine"));
-    Tensor x = input(f, "x");
-    Tensor w = affine ? input(f, "w") : Tensor(), b = affine ? input(f, "b") : Tensor();
+    Tensor x = fixture_input(f, "x");
+    Tensor w = affine ? fixture_input(f, "w") : Tensor(), b = affine ? fixture_input(f, "b") : Tensor();
     const int64_t groups = int64_t(f.scalar("num_groups"));
     Tensor y = ember::group_norm(x, groups, w, b, f.scalar("eps"));
     expect_match(std::string(name) + " y", y, f.at("y"), ty.atol, ty.rtol);
-    y.backward(input(f, "gy", false));
+    y.backward(fixture_input(f, "gy", false));
     expect_match(std::string(name) + " gx", x.grad(), f.at("gx"), tgx.atol, tgx.rtol);
     if (affine) {
       expect_match(std::string(name) + " gw", w.grad(), f.at("gw"), tgp.atol, tgp.rtol);
@@ -209,10 +209,10 @@ TEST_CASE("parity: nn::GroupNorm and nn::GELU modules reproduce the functional f
     CHECK(gn.bias.to_vector() == std::vector<float>(32, 0.0f));
     std::copy(f.at("w").data.begin(), f.at("w").data.end(), gn.weight.data());
     std::copy(f.at("b").data.begin(), f.at("b").data.end(), gn.bias.data());
-    Tensor x = input(f, "x");
+    Tensor x = fixture_input(f, "x");
     Tensor y = gn.forward(x);
     expect_match("nn::GroupNorm y", y, f.at("y"), 1e-5, 1e-4);
-    y.backward(input(f, "gy", false));
+    y.backward(fixture_input(f, "gy", false));
     expect_match("nn::GroupNorm gx", x.grad(), f.at("gx"), 1e-5, 1e-4);
     expect_match("nn::GroupNorm weight.grad", gn.weight.grad(), f.at("gw"), 1e-4, 1e-4);
     expect_match("nn::GroupNorm bias.grad", gn.bias.grad(), f.at("gb"), 1e-4, 1e-4);
@@ -221,10 +221,10 @@ TEST_CASE("parity: nn::GroupNorm and nn::GELU modules reproduce the functional f
     const Fixture f = Fixture::load("group_norm_noaffine");
     ember::nn::GroupNorm gn(4, 8, 1e-5f, false);
     CHECK(gn.named_parameters().empty());
-    Tensor x = input(f, "x");
+    Tensor x = fixture_input(f, "x");
     Tensor y = gn.forward(x);
     expect_match("nn::GroupNorm(affine=false) y", y, f.at("y"), 1e-5, 1e-4);
-    y.backward(input(f, "gy", false));
+    y.backward(fixture_input(f, "gy", false));
     expect_match("nn::GroupNorm(affine=false) gx", x.grad(), f.at("gx"), 1e-5, 1e-4);
   }
   SECTION("GELU() and GELU(\"tanh\")") {
@@ -233,10 +233,10 @@ TEST_CASE("parity: nn::GroupNorm and nn::GELU modules reproduce the functional f
       const bool tanh_form = f.scalar("tanh") != 0.0f;
       ember::nn::GELU act(tanh_form ? "tanh" : "none");
       CHECK(act.named_parameters().empty());
-      Tensor x = input(f, "x");
+      Tensor x = fixture_input(f, "x");
       Tensor y = act.forward(x);
       expect_match(std::string("nn::GELU ") + name + " y", y, f.at("y"), 1e-6, 1e-5);
-      y.backward(input(f, "gy", false));
+      y.backward(fixture_input(f, "gy", false));
       expect_match(std::string("nn::GELU ") + name + " gx", x.grad(), f.at("gx"),
                    tanh_form ? 2e-6 : 1e-6, 1e-5);
     }
@@ -257,23 +257,23 @@ TEST_CASE("parity: max_pool2d incl. ties (first maximum wins)", "[ops][parity][m
     const std::string name = c.name;
     INFO("fixture " << name);
     const Fixture f = Fixture::load(name);
-    Tensor x = input(f, "x");
+    Tensor x = fixture_input(f, "x");
     Tensor y = ember::max_pool2d(x, int(f.scalar("kernel")), int(f.scalar("stride")),
                                  int(f.scalar("pad")));
     expect_match(name + " y", y, f.at("y"), 0.0, 0.0);
-    y.backward(input(f, "gy", false));
+    y.backward(fixture_input(f, "gy", false));
     expect_match(name + " gx", x.grad(), f.at("gx"), 0.0, c.gx_rtol);
   }
 }
 
 TEST_CASE("parity: linear (y, gx, gw, gb)", "[ops][parity][linear]") {
   // Sums of 7 (y), 3 (gx) and 5 (gw, gb) products: atol 1e-5, rtol 1e-4.
-  const Tol t{1e-5, 1e-4};
+  const ParityTol t{1e-5, 1e-4};
   const Fixture f = Fixture::load("linear");
-  Tensor x = input(f, "x"), w = input(f, "w"), b = input(f, "b");
+  Tensor x = fixture_input(f, "x"), w = fixture_input(f, "w"), b = fixture_input(f, "b");
   Tensor y = ember::linear(x, w, b);
   expect_match("linear y", y, f.at("y"), t.atol, t.rtol);
-  y.backward(input(f, "gy", false));
+  y.backward(fixture_input(f, "gy", false));
   expect_match("linear gx", x.grad(), f.at("gx"), t.atol, t.rtol);
   expect_match("linear gw", w.grad(), f.at("gw"), t.atol, t.rtol);
   expect_match("linear gb", b.grad(), f.at("gb"), t.atol, t.rtol);
@@ -289,10 +289,10 @@ TEST_CASE("parity: cat along dims 0..3 with 2 and 3 inputs (exact)", "[ops][pari
       REQUIRE(int(f.scalar("dim")) == dim);
       REQUIRE(int(f.scalar("n_inputs")) == n);
       std::vector<Tensor> xs;
-      for (int i = 0; i < n; ++i) xs.push_back(input(f, "x" + std::to_string(i)));
+      for (int i = 0; i < n; ++i) xs.push_back(fixture_input(f, "x" + std::to_string(i)));
       Tensor y = ember::cat(xs, dim);
       expect_match(name + " y", y, f.at("y"), 0.0, 0.0);
-      y.backward(input(f, "gy", false));
+      y.backward(fixture_input(f, "gy", false));
       for (int i = 0; i < n; ++i)
         expect_match(name + " gx" + std::to_string(i), xs[size_t(i)].grad(),
                      f.at("gx" + std::to_string(i)), 0.0, 0.0);
@@ -306,10 +306,10 @@ TEST_CASE("parity: cat along dims 0..3 with 2 and 3 inputs (exact)", "[ops][pari
 TEST_CASE("parity: mse_loss (y, gx, gtarget)", "[ops][parity][mse_loss]") {
   // Mean of 300 squares: atol 1e-6, rtol 1e-5; gradients 2 (x - t) gy / n: atol 1e-7, rtol 1e-5.
   const Fixture f = Fixture::load("mse_loss");
-  Tensor x = input(f, "x"), t = input(f, "target");
+  Tensor x = fixture_input(f, "x"), t = fixture_input(f, "target");
   Tensor y = ember::mse_loss(x, t);
   expect_match("mse_loss y", y, f.at("y"), 1e-6, 1e-5);
-  y.backward(input(f, "gy", false));
+  y.backward(fixture_input(f, "gy", false));
   expect_match("mse_loss gx", x.grad(), f.at("gx"), 1e-7, 1e-5);
   expect_match("mse_loss gtarget", t.grad(), f.at("gtarget"), 1e-7, 1e-5);
 }
@@ -320,18 +320,18 @@ TEST_CASE("parity: sum and mean", "[ops][parity][reduce]") {
   // 1/n: one rounding apart, rtol 1e-6).
   SECTION("sum") {
     const Fixture f = Fixture::load("sum");
-    Tensor x = input(f, "x");
+    Tensor x = fixture_input(f, "x");
     Tensor y = ember::sum(x);
     expect_match("sum y", y, f.at("y"), 1e-6, 1e-5);
-    y.backward(input(f, "gy", false));
+    y.backward(fixture_input(f, "gy", false));
     expect_match("sum gx", x.grad(), f.at("gx"), 0.0, 0.0);
   }
   SECTION("mean") {
     const Fixture f = Fixture::load("mean");
-    Tensor x = input(f, "x");
+    Tensor x = fixture_input(f, "x");
     Tensor y = ember::mean(x);
     expect_match("mean y", y, f.at("y"), 1e-6, 1e-5);
-    y.backward(input(f, "gy", false));
+    y.backward(fixture_input(f, "gy", false));
     expect_match("mean gx", x.grad(), f.at("gx"), 0.0, 1e-6);
   }
 }
@@ -339,7 +339,7 @@ TEST_CASE("parity: sum and mean", "[ops][parity][reduce]") {
 TEST_CASE("parity: views keep values and pass gradients through (exact)", "[ops][parity][view]") {
   // reshape/flatten/unflatten of the relu fixture's x: values and gradients bitwise.
   const Fixture f = Fixture::load("relu");
-  Tensor x = input(f, "x");  // (3, 4, 5, 6)
+  Tensor x = fixture_input(f, "x");  // (3, 4, 5, 6)
   Tensor v = ember::unflatten(ember::flatten(x.reshape({12, -1}), 0), 0, {3, 4, 30});
   REQUIRE(v.shape() == Shape{3, 4, 30});
   CHECK(v.storage() == x.storage());
@@ -367,7 +367,7 @@ double decimal(float v) {
   return std::strtod(buf, nullptr);
 }
 AdamRun run_adam_fixture(const char* name, const Fixture& f) {
-  Tensor p = input(f, "param0");
+  Tensor p = fixture_input(f, "param0");
   ember::optim::AdamOptions o;
   o.lr(decimal(f.scalar("lr"))).betas({decimal(f.scalar("beta1")), decimal(f.scalar("beta2"))});
   o.eps(decimal(f.scalar("eps"))).weight_decay(decimal(f.scalar("weight_decay")));
@@ -375,7 +375,7 @@ AdamRun run_adam_fixture(const char* name, const Fixture& f) {
   const int steps = int(f.scalar("steps"));
   REQUIRE(steps == 5);
   for (int k = 1; k <= steps; ++k) {
-    p.set_grad(input(f, "grad_" + std::to_string(k), false));
+    p.set_grad(fixture_input(f, "grad_" + std::to_string(k), false));
     opt.step();
     expect_match(std::string(name) + " param after step " + std::to_string(k), p,
                  f.at("param_" + std::to_string(k)), 1e-6, 1e-5);
@@ -423,7 +423,7 @@ TEST_CASE("parity: SGD with momentum and Nesterov, 3 steps", "[optim][parity][sg
   for (const char* name : {"sgd_momentum", "sgd_nesterov"}) {
     INFO("fixture " << name);
     const Fixture f = Fixture::load(name);
-    Tensor p = input(f, "param0");
+    Tensor p = fixture_input(f, "param0");
     ember::optim::SGDOptions o;
     o.lr(f.scalar("lr")).momentum(f.scalar("momentum")).dampening(f.scalar("dampening"));
     o.weight_decay(f.scalar("weight_decay")).nesterov(f.scalar("nesterov") != 0.0f);
@@ -432,7 +432,7 @@ TEST_CASE("parity: SGD with momentum and Nesterov, 3 steps", "[optim][parity][sg
     const int steps = int(f.scalar("steps"));
     REQUIRE(steps == 3);
     for (int k = 1; k <= steps; ++k) {
-      p.set_grad(input(f, "grad_" + std::to_string(k), false));
+      p.set_grad(fixture_input(f, "grad_" + std::to_string(k), false));
       opt.step();
       expect_match(std::string(name) + " param after step " + std::to_string(k), p,
                    f.at("param_" + std::to_string(k)), 1e-6, 1e-5);
@@ -450,9 +450,9 @@ TEST_CASE("parity: conv2d_0 gradients through a reshape/mul/sum chain", "[ops][p
   // * reshape(gy)) seeds dy = gy bitwise, so gx/gw/gb must equal the fixture's. Tolerances as
   // conv2d.
   const Fixture f = Fixture::load("conv2d_0");
-  Tensor x = input(f, "x"), w = input(f, "w"), b = input(f, "b");
+  Tensor x = fixture_input(f, "x"), w = fixture_input(f, "w"), b = fixture_input(f, "b");
   Tensor y = ember::conv2d(x, w, b, 1, 1);
-  Tensor gy = input(f, "gy", false);
+  Tensor gy = fixture_input(f, "gy", false);
   ember::sum(ember::mul(ember::reshape(y * 1.0f, {-1}), ember::reshape(gy, {-1}))).backward();
   expect_match("conv2d_0 via mul/sum/reshape gx", x.grad(), f.at("gx"), 1e-4, 1e-4);
   expect_match("conv2d_0 via mul/sum/reshape gw", w.grad(), f.at("gw"), 1e-4, 1e-4);

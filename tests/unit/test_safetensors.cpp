@@ -16,6 +16,7 @@
 
 #include "../support/catch.hpp"
 #include "../support/fixture.hpp"
+#include "test_util.hpp"
 
 namespace {
 
@@ -26,21 +27,7 @@ std::string fixture_path(const std::string& name) {
   return std::string(EMBER_FIXTURE_DIR) + "/" + name;
 }
 
-struct TempDir {
-  std::string path;
-  TempDir() {
-    char tmpl[] = "/tmp/ember_st_XXXXXX";
-    char* p = ::mkdtemp(tmpl);
-    REQUIRE(p != nullptr);
-    path = p;
-  }
-  ~TempDir() {
-    for (const char* f : {"a.safetensors", "b.safetensors", "bad.safetensors"})
-      std::remove((path + "/" + f).c_str());
-    ::rmdir(path.c_str());
-  }
-  std::string file(const std::string& name) const { return path + "/" + name; }
-};
+using ember_test::TempDir;
 
 bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
   return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;

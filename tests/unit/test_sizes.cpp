@@ -51,7 +51,7 @@ void expect_size_error(const std::string& what, const char* op,
   CHECK(ms < max_ms);
 }
 
-Tensor t(const Shape& s) { return ember::ones(s); }
+Tensor ones_of(const Shape& s) { return ember::ones(s); }
 
 }  // namespace sizes_test
 
@@ -112,7 +112,7 @@ TEST_CASE("sizes: factories refuse overflowing and impossible shapes before allo
 }
 
 TEST_CASE("sizes: reshape and unflatten with overflowing sizes", "[sizes][view]") {
-  Tensor x = t({2, 3});
+  Tensor x = ones_of({2, 3});
   expect_size_error("reshape to {2^40, 2^40}", "reshape",
                     {"[1099511627776, 1099511627776]", "[2, 3]", "overflow"},
                     [&] { x.reshape({kBig, kBig}); });
@@ -127,8 +127,8 @@ TEST_CASE("sizes: reshape and unflatten with overflowing sizes", "[sizes][view]"
 }
 
 TEST_CASE("sizes: convolution, pooling, linear and cat output sizes", "[sizes][conv2d]") {
-  Tensor x = t({1, 1, 4, 4});
-  Tensor w = t({1, 1, 3, 3});
+  Tensor x = ones_of({1, 1, 4, 4});
+  Tensor w = ones_of({1, 1, 3, 3});
   // padding near INT_MAX: H + 2 padding overflows int; the output plane is absurd.
   expect_size_error("conv2d with padding INT_MAX", "conv2d",
                     {"exceeds 2^31 - 1", "input [1, 1, 4, 4]", "weight [1, 1, 3, 3]",
@@ -150,8 +150,8 @@ TEST_CASE("sizes: convolution, pooling, linear and cat output sizes", "[sizes][c
   // 2 * padding must not overflow int in the padding check either.
   CHECK_THROWS_AS(ember::max_pool2d(x, 3, 1, INT_MAX), std::invalid_argument);
   // linear: rows x out_features = 2^16 * 2^16 = 2^32 does not fit the kernels' 32-bit indices.
-  Tensor rows = t({int64_t(1) << 16, 1});
-  Tensor wide = t({int64_t(1) << 16, 1});
+  Tensor rows = ones_of({int64_t(1) << 16, 1});
+  Tensor wide = ones_of({int64_t(1) << 16, 1});
   expect_size_error("linear with a 2^32-element output", "linear",
                     {"output rows x out_features", "input [65536, 1]", "weight [65536, 1]"},
                     [&] { ember::linear(rows, wide); });

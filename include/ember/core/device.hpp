@@ -20,12 +20,12 @@ namespace cuda {
 /// True when this program has a CUDA translation unit (the backend is registered) and at least
 /// one GPU is visible.
 inline bool is_available() {
-  const detail::CudaBackend* b = detail::cuda_backend();
+  const ::ember::detail::CudaBackend* b = ::ember::detail::cuda_backend();
   return b != nullptr && b->device_count() > 0;
 }
 
 /// True when this program contains CUDA code at all (whether or not a GPU is present).
-inline bool is_compiled() { return detail::cuda_backend() != nullptr; }
+inline bool is_compiled() { return ::ember::detail::cuda_backend() != nullptr; }
 
 }  // namespace cuda
 
