@@ -81,7 +81,8 @@ void check_group(const std::string& group) {
 
 /// The groups that have a TEST_CASE below.
 const char* const kCudaGroups[] = {"conv2d",     "conv2d large", "conv_transpose2d",
-                                   "batch_norm", "small",        "gelu group_norm"};
+                                   "batch_norm", "small",        "gelu group_norm",
+                                   "pointwise"};
 
 }  // namespace cuda_ops_test
 
@@ -118,6 +119,11 @@ TEST_CASE("cuda ops: relu, max_pool2d, linear, cat, views, elementwise, losses",
           "[cuda][ops][small]") {
   EMBER_SKIP_IF_NO_GPU();
   cuda_ops_test::check_group("small");
+}
+
+TEST_CASE("cuda ops: pointwise ops match the CPU", "[cuda][ops][pointwise]") {
+  EMBER_SKIP_IF_NO_GPU();
+  cuda_ops_test::check_group("pointwise");
 }
 
 TEST_CASE("cuda ops: gelu and group_norm match the CPU", "[cuda][ops][gelu][group_norm]") {

@@ -15,7 +15,11 @@
 //
 // How to add an op (as ggml's tests/test-backend-ops.cpp does it: one table, every backend and
 // check iterates it):
-//   1. Add its entries to the lists in op_cases() below, at the shapes that matter (odd sizes,
+//   0. A pointwise op y = f(x): one line in kPointwise (pointwise_cases, at the end of this file)
+//      with the op, a double-precision reference of f and the gradcheck input range. That line
+//      gives it finite-difference gradients, the reference check, CPU vs CUDA, determinism and
+//      the generic error checks (group "pointwise"); nothing else in tests/ changes.
+//   1. Otherwise: Add its entries to the lists in op_cases() below, at the shapes that matter (odd sizes,
 //      batch 1, every parameter branch), one entry per shape/parameter set:
 //        c.push_back(OpCase{"my_op", "my_op", "my_op(x [3, 5])", {in("x", {3, 5})},
 //                           [](const Ins& t) { return ember::my_op(t[0]); }, kGradcheck | kCuda,
@@ -30,6 +34,7 @@
 //      reference, if the kernel tests need one, to tests/support/naive_reference.hpp.
 #pragma once
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -103,6 +108,9 @@ struct OpCase {
   uint32_t seed = 7;        // inputs' random seed
   uint32_t rseed = 7;       // gradcheck: seed of the random output weights R
   bool large = false;       // CUDA: a large shape (the [large] case)
+  // Pointwise ops: y[i] = ref(x[i]) in double, an independent reference of the forward that the
+  // gradcheck suite compares the CPU output with (|y - ref| <= 1e-6 + 1e-6 |ref|).
+  std::function<double(double)> pointwise_ref = nullptr;
 
   std::vector<std::string> names() const {
     std::vector<std::string> n;
@@ -777,6 +785,43 @@ inline void cuda_cases(std::vector<OpCase>& c) {
   }
 }
 
+/// Pointwise ops y = f(x), one line each in kPointwise below: every suite's entries for them are
+/// made here (group "pointwise"), so a new pointwise op adds one line to this file and no test
+/// case anywhere. `lo`, `hi`: the gradcheck input range (away from kinks and overflow).
+struct PointwiseOp {
+  const char* name;
+  OpFn fn;
+  std::function<double(double)> ref;
+  float lo, hi;
+};
+
+inline void pointwise_cases(std::vector<OpCase>& c) {
+  const std::vector<PointwiseOp> kPointwise = {
+  };
+  uint32_t seed = 9000;
+  for (const PointwiseOp& op : kPointwise) {
+    const std::string name = op.name;
+    // Finite differences (h = 5e-3, smooth ops: the error is O(h^2) ~ 1e-5 relative) and the
+    // double reference, at odd sizes and a single element.
+    for (const ember::Shape& s : {ember::Shape{5, 7}, ember::Shape{2, 3, 4, 5}, ember::Shape{1}}) {
+      OpCase e{"pointwise", name, name + "(x " + ember::to_string(s) + ")",
+               {in("input", s).range(op.lo, op.hi)}, op.fn, kGradcheck, {1e-3, 1e-3}, 5e-3f};
+      e.seed = seed++;
+      e.rseed = seed;
+      e.pointwise_ref = op.ref;
+      c.push_back(e);
+    }
+    // CPU vs CUDA (the device's expf/tanhf may differ from the C library's by an ulp) and
+    // bitwise determinism across thread counts and ISAs.
+    const int64_t B = full_or_emulated(128, 8);
+    for (const ember::Shape& s : {ember::Shape{3, 5, 7}, ember::Shape{B, 32, 16, 16}})
+      c.push_back(OpCase{"pointwise", name, name + " x " + ember::to_string(s),
+                         randn_inputs({{"x", s}}), op.fn, kCuda, {1e-6, 1e-5}});
+    c.push_back(OpCase{"pointwise", name, name + " x [4, 8, 9, 9]",
+                       randn_inputs({{"x", {4, 8, 9, 9}}}), op.fn, kDeterminism, {0.0, 0.0}});
+  }
+}
+
 }  // namespace op_cases_detail
 
 /// Every op case, built once.
@@ -786,6 +831,7 @@ inline const std::vector<OpCase>& op_cases() {
     op_cases_detail::gradcheck_cases(c);
     op_cases_detail::determinism_cases(c);
     op_cases_detail::cuda_cases(c);
+    op_cases_detail::pointwise_cases(c);
     return c;
   }();
   return cases;

@@ -16,7 +16,7 @@
 #include <ember/models/unet.hpp>
 
 #include "../support/catch.hpp"
-#include "test_util.hpp"
+#include "../support/test_util.hpp"
 
 namespace anomaly_test {
 

@@ -16,7 +16,7 @@
 #include <ember/kernels/cpu/conv_transpose2d.hpp>
 #include <ember/kernels/cpu/gemm.hpp>
 #include <ember/kernels/cpu/linear.hpp>
-#include "test_util.hpp"
+#include "../support/test_util.hpp"
 
 namespace {
 

@@ -26,7 +26,7 @@
 #include <ember/io/atomic_file.hpp>
 #include <ember/io/gzip.hpp>
 #include <ember/io/png.hpp>
-#include "test_util.hpp"
+#include "../support/test_util.hpp"
 
 namespace {
 

@@ -136,12 +136,17 @@ TEST_CASE("determinism: batch_norm2d, group_norm and reductions are bitwise equa
   check_group("norm reduce");
 }
 
+TEST_CASE("determinism: pointwise ops are bitwise equal for 1, 2, 3 and 7 threads",
+          "[determinism][pointwise]") {
+  check_group("pointwise");
+}
+
 TEST_CASE("determinism: every determinism entry of the op table has a test case",
           "[determinism]") {
   for (const ember_test::OpCase* c : ember_test::op_cases(ember_test::kDeterminism)) {
     INFO(c->label << " is in group \"" << c->group << "\"");
     CHECK((c->group == "conv2d" || c->group == "conv_transpose2d linear" ||
-           c->group == "norm reduce"));
+           c->group == "norm reduce" || c->group == "pointwise"));
   }
 }
 

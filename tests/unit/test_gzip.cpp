@@ -24,7 +24,7 @@
 #include <vector>
 
 #include "../support/catch.hpp"
-#include "test_util.hpp"
+#include "../support/test_util.hpp"
 
 #ifndef EMBER_FIXTURE_DIR
 #define EMBER_FIXTURE_DIR "tests/fixtures/data"

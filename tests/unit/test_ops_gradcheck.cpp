@@ -27,7 +27,7 @@
 
 #include "../support/catch.hpp"
 #include "../support/op_cases.hpp"
-#include "test_util.hpp"
+#include "../support/test_util.hpp"
 
 namespace gradcheck_test {
 
@@ -162,6 +162,20 @@ void gradcheck_case(const ember_test::OpCase& c) {
   std::vector<std::vector<float>> before;
   for (const Tensor& t : inputs) before.push_back(t.defined() ? t.to_vector() : std::vector<float>{});
   gradcheck(c.label, c.fn, inputs, c.names(), c.h, GradTol{c.tol.atol, c.tol.rtol}, c.rseed);
+  if (c.pointwise_ref) {  // the forward against the entry's double-precision reference
+    ember::NoGradGuard ng;
+    const std::vector<float> x = inputs[0].to_vector(), y = c.fn(inputs).to_vector();
+    REQUIRE(y.size() == x.size());
+    std::vector<int64_t> idx(x.size());
+    std::vector<double> got(x.size()), want(x.size());
+    for (size_t i = 0; i < x.size(); ++i) {
+      idx[i] = int64_t(i);
+      got[i] = y[i];
+      want[i] = c.pointwise_ref(double(x[i]));
+    }
+    check_close(c.label + ": forward vs double reference", inputs[0].shape(), idx, got, want,
+                GradTol{1e-6, 1e-6});
+  }
   for (size_t i = 0; i < inputs.size(); ++i) {
     if (!inputs[i].defined()) continue;
     INFO(c.label << ": input " << c.inputs[i].name);
@@ -180,7 +194,8 @@ void gradcheck_group(const std::string& group) {
 /// The groups that have a TEST_CASE below.
 const char* const kGradcheckGroups[] = {
     "conv2d", "conv2d partial", "conv_transpose2d", "batch_norm train", "batch_norm eval",
-    "group_norm", "gelu", "relu", "max_pool2d", "linear", "cat", "view", "elementwise", "reduce"};
+    "group_norm", "gelu", "relu", "max_pool2d", "linear", "cat", "view", "elementwise", "reduce",
+    "pointwise"};
 
 }  // namespace gradcheck_test
 
@@ -229,6 +244,11 @@ TEST_CASE("gradcheck: gelu, exact and tanh forms", "[ops][gradcheck][gelu]") {
 }
 
 TEST_CASE("gradcheck: relu", "[ops][gradcheck][relu]") { gradcheck_group("relu"); }
+
+TEST_CASE("gradcheck: pointwise ops, and their forward against a double reference",
+          "[ops][gradcheck][pointwise]") {
+  gradcheck_group("pointwise");
+}
 
 TEST_CASE("gradcheck: max_pool2d", "[ops][gradcheck][max_pool2d]") {
   gradcheck_group("max_pool2d");

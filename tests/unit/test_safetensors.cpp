@@ -16,7 +16,7 @@
 
 #include "../support/catch.hpp"
 #include "../support/fixture.hpp"
-#include "test_util.hpp"
+#include "../support/test_util.hpp"
 
 namespace {
 
