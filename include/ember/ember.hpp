@@ -23,6 +23,7 @@
 #include "ops/mse_loss.hpp"
 #include "ops/reduce.hpp"
 #include "ops/relu.hpp"
+#include "ops/silu.hpp"
 #include "ops/view.hpp"
 #include "nn/batchnorm.hpp"
 #include "nn/conv.hpp"

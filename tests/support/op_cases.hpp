@@ -797,6 +797,8 @@ struct PointwiseOp {
 
 inline void pointwise_cases(std::vector<OpCase>& c) {
   const std::vector<PointwiseOp> kPointwise = {
+      {"silu", [](const Ins& t) { return ember::silu(t[0]); },
+       [](double x) { return x / (1.0 + std::exp(-x)); }, -6.0f, 6.0f},
   };
   uint32_t seed = 9000;
   for (const PointwiseOp& op : kPointwise) {

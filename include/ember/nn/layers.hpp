@@ -1,5 +1,5 @@
 // @file include/ember/nn/layers.hpp
-// @brief Small modules: ReLU, GELU, MaxPool2d, Linear, Flatten, Unflatten; MaxPool2dOptions and
+// @brief Small modules: ReLU, SiLU, GELU, MaxPool2d, Linear, Flatten, Unflatten; MaxPool2dOptions and
 //        LinearOptions as libtorch's.
 #pragma once
 #include <cstdint>
@@ -12,6 +12,7 @@
 #include "../ops/linear.hpp"
 #include "../ops/max_pool2d.hpp"
 #include "../ops/relu.hpp"
+#include "../ops/silu.hpp"
 #include "init.hpp"
 #include "module.hpp"
 
@@ -21,6 +22,13 @@ class ReLU : public Module {
  public:
   Tensor forward(const Tensor& x) override { return relu(x); }
   std::string name() const override { return "ReLU"; }
+};
+
+/// x * sigmoid(x), as torch.nn.SiLU.
+class SiLU : public Module {
+ public:
+  Tensor forward(const Tensor& x) override { return silu(x); }
+  std::string name() const override { return "SiLU"; }
 };
 
 /// approximate: "none" (exact erf form, the default) or "tanh", as torch.nn.GELU.

@@ -39,6 +39,7 @@
 #include "random.cuh"
 #include "reduce.cuh"
 #include "relu.cuh"
+#include "silu.cuh"
 
 namespace ember::cuda {
 
