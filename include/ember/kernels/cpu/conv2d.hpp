@@ -25,7 +25,7 @@
 //  * anything else (and the strided weight gradient): per-image im2col + gemm.hpp, images spread
 //    over the thread pool (conv2d/im2col.hpp).
 // Micro-kernels exist for AVX-512, AVX2 (one template over simd.hpp's vector traits,
-// conv2d/implicit_kernels_simd.hpp) and portable C++, chosen like gemm.hpp (active_isa();
+// conv2d/implicit_kernels_simd.inc) and portable C++, chosen like gemm.hpp (active_isa();
 // conv2d/implicit_kernels.hpp). Shared helpers: conv2d/common.hpp.
 // Weight/bias gradients are reduced as partial sums over pieces fixed by the shape alone
 // (reduction_pieces in parallel.hpp, never the thread count), added in piece order, so results

@@ -13,7 +13,7 @@
 //
 // Instruction sets. The header never requires -mavx2/-mavx512f: the x86 micro-kernels are compiled
 // with __attribute__((target(...))) and picked at runtime with __builtin_cpu_supports (the AVX2
-// and AVX-512 tiles are one template, gemm_ukernel.hpp, over simd.hpp's vector traits). Paths:
+// and AVX-512 tiles are one template, gemm_ukernel.inc, over simd.hpp's vector traits). Paths:
 //   Isa::avx512  16-wide AVX-512F kernels (8 x 32 tile)
 //   Isa::avx2    8-wide AVX2+FMA kernels (6 x 16 tile)
 //   Isa::generic portable C++ (auto-vectorised by the compiler), used on non-x86 CPUs
@@ -163,15 +163,15 @@ inline void ukernel_generic(int kc, const float* pa, const float* pb, float* c, 
 }
 
 #if EMBER_CPU_X86
-// The AVX2 (6 x 16) and AVX-512 (8 x 32) tiles: one template (gemm_ukernel.hpp) per ISA.
+// The AVX2 (6 x 16) and AVX-512 (8 x 32) tiles: one template (gemm_ukernel.inc) per ISA.
 namespace simd_avx2 {
 #define EMBER_CPU_SIMD_TARGET EMBER_CPU_TARGET_AVX2
-#include "gemm_ukernel.hpp"
+#include "gemm_ukernel.inc"
 #undef EMBER_CPU_SIMD_TARGET
 }  // namespace simd_avx2
 namespace simd_avx512 {
 #define EMBER_CPU_SIMD_TARGET EMBER_CPU_TARGET_AVX512
-#include "gemm_ukernel.hpp"
+#include "gemm_ukernel.inc"
 #undef EMBER_CPU_SIMD_TARGET
 }  // namespace simd_avx512
 #endif  // EMBER_CPU_X86

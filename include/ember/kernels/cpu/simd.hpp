@@ -6,8 +6,8 @@
 // (T::V the register type, T::W its float lanes, T::zero/load/store/bcast/set1/fmadd/mul/hsum).
 // The target attribute of a function cannot depend on a template parameter, and GCC and clang
 // refuse to inline a function that needs AVX-512 (an intrinsic, or a traits member) into one
-// compiled without it. So the template's text lives in a body header without include guard
-// (e.g. gemm_ukernel.hpp) whose every function is declared with EMBER_CPU_SIMD_TARGET; the
+// compiled without it. So the template's text lives in a body file (.inc) without include guard
+// (e.g. gemm_ukernel.inc) whose every function is declared with EMBER_CPU_SIMD_TARGET; the
 // including header defines that macro as __attribute__((target("avx2,fma"))) or
 // __attribute__((target("avx512f"))) and includes the body once per ISA, in the namespaces
 // simd_avx2 / simd_avx512, and instantiates it with Avx2 / Avx512 only. The traits members carry

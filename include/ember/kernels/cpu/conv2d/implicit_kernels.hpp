@@ -3,7 +3,7 @@
 //        their per-ISA choice (implicit_config).
 //
 // Portable C++ kernels here; the AVX2 and AVX-512 ones are one template per kernel over
-// simd.hpp's vector traits (implicit_kernels_simd.hpp). implicit_config(active_isa()) picks the
+// simd.hpp's vector traits (implicit_kernels_simd.inc). implicit_config(active_isa()) picks the
 // set: AVX-512 forward 8 x 48 / dot 4 x 6, AVX2 4 x 24 / 3 x 3, generic 4 x 16 / 2 x 3.
 #pragma once
 #include "common.hpp"
@@ -68,15 +68,15 @@ inline void dk_generic(int64_t len, const float* const* a, const float* const* b
 
 #if EMBER_CPU_X86
 // The AVX2 and AVX-512 forward tiles, packers and dot-product tiles: one template each
-// (implicit_kernels_simd.hpp), instantiated per ISA.
+// (implicit_kernels_simd.inc), instantiated per ISA.
 namespace simd_avx2 {
 #define EMBER_CPU_SIMD_TARGET EMBER_CPU_TARGET_AVX2
-#include "implicit_kernels_simd.hpp"
+#include "implicit_kernels_simd.inc"
 #undef EMBER_CPU_SIMD_TARGET
 }  // namespace simd_avx2
 namespace simd_avx512 {
 #define EMBER_CPU_SIMD_TARGET EMBER_CPU_TARGET_AVX512
-#include "implicit_kernels_simd.hpp"
+#include "implicit_kernels_simd.inc"
 #undef EMBER_CPU_SIMD_TARGET
 }  // namespace simd_avx512
 #endif
