@@ -300,14 +300,14 @@ struct CountVisits {
   int* visits;
   int* wrong_channel;
   int C, HW;
-  EMBER_CUDA_HD void operator()(int c, int64_t off, double* acc) const {
+  EMBER_HD void operator()(int c, int64_t off, double* acc) const {
     visits[off] += 1;
     if ((off / HW) % C != c) *wrong_channel += 1;
     acc[0] += 1.0;
   }
 };
 struct NoFin {
-  EMBER_CUDA_HD void operator()(int, const double*) const {}
+  EMBER_HD void operator()(int, const double*) const {}
 };
 
 }  // namespace

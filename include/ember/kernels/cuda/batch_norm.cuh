@@ -41,12 +41,12 @@ namespace bn_detail {
 
 /// Channel of flat element i of an (N, C, HW) tensor (Index: uint32_t when it fits, else 64-bit).
 template <class Index>
-EMBER_CUDA_HD int bn_channel(int64_t i, int C, int HW) {
+EMBER_HD int bn_channel(int64_t i, int C, int HW) {
   return static_cast<int>((static_cast<Index>(i) / static_cast<Index>(HW)) % static_cast<Index>(C));
 }
 
 /// y = (x - m)*a + b (rounded separately, as the CPU; no FMA contraction).
-EMBER_CUDA_HD float bn_affine_one(float x, float m, float a, float b) {
+EMBER_HD float bn_affine_one(float x, float m, float a, float b) {
 #if defined(__CUDA_ARCH__)
   return __fadd_rn(__fmul_rn(__fsub_rn(x, m), a), b);
 #else
@@ -56,7 +56,7 @@ EMBER_CUDA_HD float bn_affine_one(float x, float m, float a, float b) {
 
 /// dx from the per-channel double coefficients {w, u, v}: u == v == 0 ? dy * float(w)
 /// : float(dy*w + x*u + v) (double, rounded separately as the CPU).
-EMBER_CUDA_HD float bn_dx_one(float x, float dy, const double* wuv) {
+EMBER_HD float bn_dx_one(float x, float dy, const double* wuv) {
   const double w = wuv[0], u = wuv[1], v = wuv[2];
 #if defined(__CUDA_ARCH__)
   if (u == 0.0 && v == 0.0) return __fmul_rn(dy, static_cast<float>(w));
@@ -111,19 +111,19 @@ inline void launch_affine(const kernels::BatchNormShape& s, const float* x, cons
 
 struct SumX {
   const float* x;
-  EMBER_CUDA_HD void operator()(int, int64_t off, double* acc) const {
+  EMBER_HD void operator()(int, int64_t off, double* acc) const {
     acc[0] += static_cast<double>(x[off]);
   }
 };
 struct StoreMean {
   double* mean;  // scratch (C)
   double M;
-  EMBER_CUDA_HD void operator()(int c, const double* t) const { mean[c] = M > 0 ? t[0] / M : 0.0; }
+  EMBER_HD void operator()(int c, const double* t) const { mean[c] = M > 0 ? t[0] / M : 0.0; }
 };
 struct SumSqDev {
   const float* x;
   const double* mean;
-  EMBER_CUDA_HD void operator()(int c, int64_t off, double* acc) const {
+  EMBER_HD void operator()(int c, int64_t off, double* acc) const {
     const double d = static_cast<double>(x[off]) - mean[c];
     acc[0] += d * d;
   }
@@ -141,7 +141,7 @@ struct FinishForwardTrain {
   float* running_var;
   float* a;  // scratch (C)
   float* b;  // scratch (C)
-  EMBER_CUDA_HD void operator()(int c, const double* t) const {
+  EMBER_HD void operator()(int c, const double* t) const {
     const double mu = mean[c];
     const double var = M > 0 ? t[0] / M : 0.0;
     const double invstd = 1.0 / sqrt(var + static_cast<double>(eps));
@@ -169,7 +169,7 @@ struct BackwardSums {
   const float* x;
   const float* dy;
   const double* stats;  // per channel {mean, invstd}
-  EMBER_CUDA_HD void operator()(int c, int64_t off, double* acc) const {
+  EMBER_HD void operator()(int c, int64_t off, double* acc) const {
     const double g = static_cast<double>(dy[off]);
     acc[0] += g;
     acc[1] += (static_cast<double>(x[off]) - stats[2 * c]) * g;
@@ -183,7 +183,7 @@ struct FinishBackward {
   float* dgamma;
   float* dbeta;
   double* coef;  // scratch (3C): {w, u, v}
-  EMBER_CUDA_HD void operator()(int c, const double* t) const {
+  EMBER_HD void operator()(int c, const double* t) const {
     const double sum_dy = t[0], dotp = t[1];
     const double mean = stats[2 * c], invstd = stats[2 * c + 1];
     if (dgamma) dgamma[c] = static_cast<float>(dotp * invstd);

@@ -30,7 +30,7 @@ constexpr int64_t kMaxSplits = 2048;
 /// Thread `tid`'s share of block (slice [e0, e1) of channel c): f at e = e0 + tid + 256*i,
 /// i ascending, with n = e / HW and j = e % HW stepped without division.
 template <int NV, class F>
-EMBER_CUDA_HD void chan_thread_accumulate(const F& f, int c, int C, int HW, int64_t e0,
+EMBER_HD void chan_thread_accumulate(const F& f, int c, int C, int HW, int64_t e0,
                                           int64_t e1, int tid, double* acc) {
   const int step_n = kChanThreads / HW, step_j = kChanThreads % HW;
   int64_t e = e0 + tid;

@@ -42,10 +42,6 @@
 #include <ember/core/error.hpp>
 #include <ember/kernels/hd.hpp>
 
-/// Host+device inline function (shared by kernels and the host-side emulation tests): the same
-/// marker as EMBER_HD (include/ember/kernels/hd.hpp), under the name the CUDA files use.
-#define EMBER_CUDA_HD EMBER_HD
-
 #if defined(EMBER_CUDA_EMULATION)
 /// `__shared__ T name dims;` -- the host runtime's per-block instance (see host/simt.hpp).
 #define EMBER_SHARED(T, name, dims)                                                  \
@@ -59,7 +55,7 @@
 #define EMBER_DYNAMIC_SHARED(T, name) extern __shared__ T name[]
 #endif
 
-/// `#pragma unroll` for loops in EMBER_CUDA_HD code (the host compiler does not know it).
+/// `#pragma unroll` for loops in EMBER_HD code (the host compiler does not know it).
 #if defined(__CUDA_ARCH__)
 #define EMBER_UNROLL _Pragma("unroll")
 #else

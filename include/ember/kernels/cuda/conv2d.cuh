@@ -34,7 +34,7 @@ namespace ember::cuda {
 
 namespace conv_detail {
 
-EMBER_CUDA_HD bool in_range(int v, int hi) {
+EMBER_HD bool in_range(int v, int hi) {
   return static_cast<unsigned>(v) < static_cast<unsigned>(hi);
 }
 
@@ -65,16 +65,16 @@ struct ConvFwdOp {
   using Sub = ConvFwdOp;
 
   igemm::GemmGrid grid() const { return {M, Ngemm, 1}; }
-  EMBER_CUDA_HD Sub sub(int) const { return *this; }
-  EMBER_CUDA_HD KInfo kinfo(int64_t k) const {
+  EMBER_HD Sub sub(int) const { return *this; }
+  EMBER_HD KInfo kinfo(int64_t k) const {
     const int RS = R * S;
     const int kk = static_cast<int>(k);
     const int ci = kk / RS, rs = kk - ci * RS;
     const int r = rs / S, s = rs - r * S;
     return KInfo{k, int64_t(ci) * Hi * Wi + int64_t(r) * Wi + s, r, s};
   }
-  EMBER_CUDA_HD RowCtx row(int64_t m) const { return RowCtx{m * ke}; }
-  EMBER_CUDA_HD ColCtx col(int64_t n) const {
+  EMBER_HD RowCtx row(int64_t m) const { return RowCtx{m * ke}; }
+  EMBER_HD ColCtx col(int64_t n) const {
     const int64_t P = int64_t(Ho) * Wo;
     const int64_t img = n / P;
     const int p = static_cast<int>(n - img * P);
@@ -82,12 +82,12 @@ struct ConvFwdOp {
     const int ih0 = oh * st - pad, iw0 = ow * st - pad;
     return ColCtx{img * Ci * Hi * Wi + int64_t(ih0) * Wi + iw0, ih0, iw0};
   }
-  EMBER_CUDA_HD float a(const RowCtx& rc, const KInfo& ki) const { return wt[rc.w_base + ki.k]; }
-  EMBER_CUDA_HD float b(const ColCtx& cc, const KInfo& ki) const {
+  EMBER_HD float a(const RowCtx& rc, const KInfo& ki) const { return wt[rc.w_base + ki.k]; }
+  EMBER_HD float b(const ColCtx& cc, const KInfo& ki) const {
     return (in_range(cc.ih0 + ki.r, Hi) && in_range(cc.iw0 + ki.s, Wi)) ? in[cc.base + ki.in_off]
                                                                         : 0.0f;
   }
-  EMBER_CUDA_HD void store(int64_t m, int64_t n, float v) const {
+  EMBER_HD void store(int64_t m, int64_t n, float v) const {
     const int64_t P = int64_t(Ho) * Wo;
     const int64_t img = n / P, p = n - img * P;
     out[(img * Co + m) * P + p] = bias ? v + bias[m] : v;
@@ -142,7 +142,7 @@ struct ConvTransFwdOp {
       int i, j;
     };
 
-    EMBER_CUDA_HD KInfo kinfo(int64_t k) const {
+    EMBER_HD KInfo kinfo(int64_t k) const {
       const int RSp = Rp * Sp;
       const int kk = static_cast<int>(k);
       const int ci = kk / RSp, rem = kk - ci * RSp;
@@ -152,22 +152,22 @@ struct ConvTransFwdOp {
       return KInfo{int64_t(ci) * Hi * Wi + int64_t(dh) * Wi + dw,
                    int64_t(ci) * Co * R * S + int64_t(r) * S + s, dh, dw};
     }
-    EMBER_CUDA_HD RowCtx row(int64_t m) const { return RowCtx{m * R * S}; }
-    EMBER_CUDA_HD ColCtx col(int64_t n) const {
+    EMBER_HD RowCtx row(int64_t m) const { return RowCtx{m * R * S}; }
+    EMBER_HD ColCtx col(int64_t n) const {
       const int64_t P = int64_t(Hp) * Wp;
       const int64_t img = n / P;
       const int p = static_cast<int>(n - img * P);
       const int i = p / Wp, j = p - i * Wp;
       return ColCtx{img * Ci * Hi * Wi + int64_t(i) * Wi + j, i, j};
     }
-    EMBER_CUDA_HD float a(const RowCtx& rc, const KInfo& ki) const {
+    EMBER_HD float a(const RowCtx& rc, const KInfo& ki) const {
       return wt[rc.w_base + ki.w_off];
     }
-    EMBER_CUDA_HD float b(const ColCtx& cc, const KInfo& ki) const {
+    EMBER_HD float b(const ColCtx& cc, const KInfo& ki) const {
       return (in_range(cc.i + ki.dh, Hi) && in_range(cc.j + ki.dw, Wi)) ? in[cc.base + ki.in_off]
                                                                        : 0.0f;
     }
-    EMBER_CUDA_HD void store(int64_t m, int64_t n, float v) const {
+    EMBER_HD void store(int64_t m, int64_t n, float v) const {
       const int64_t P = int64_t(Hp) * Wp;
       const int64_t img = n / P;
       const int p = static_cast<int>(n - img * P);
@@ -178,7 +178,7 @@ struct ConvTransFwdOp {
   };
 
   /// Number of t >= 0 with first + step*t < limit.
-  EMBER_CUDA_HD static int count_from(int first, int step, int limit) {
+  EMBER_HD static int count_from(int first, int step, int limit) {
     return first < limit ? (limit - first + step - 1) / step : 0;
   }
 
@@ -187,7 +187,7 @@ struct ConvTransFwdOp {
     return {Co, int64_t(N) * count_from(0, st, Ho) * count_from(0, st, Wo), st * st};
   }
 
-  EMBER_CUDA_HD Sub sub(int z) const {
+  EMBER_HD Sub sub(int z) const {
     Sub sp;
     sp.in = in;
     sp.wt = wt;
@@ -262,32 +262,32 @@ struct ConvWgradOp {
       int r, s;
     };
 
-    EMBER_CUDA_HD KInfo kinfo(int64_t k) const {
+    EMBER_HD KInfo kinfo(int64_t k) const {
       const int64_t n = k / HgWg;
       const int p = static_cast<int>(k - n * HgWg);
       const int gh = p / Wg, gw = p - gh * Wg;
       const int th0 = gh * st - pad, tw0 = gw * st - pad;
       return KInfo{n * Cg * HgWg + p, n * Ct * Ht * Wt + int64_t(th0) * Wt + tw0, th0, tw0};
     }
-    EMBER_CUDA_HD RowCtx row(int64_t m) const { return RowCtx{m * HgWg}; }
-    EMBER_CUDA_HD ColCtx col(int64_t n) const {
+    EMBER_HD RowCtx row(int64_t m) const { return RowCtx{m * HgWg}; }
+    EMBER_HD ColCtx col(int64_t n) const {
       const int RS = R * S;
       const int c = static_cast<int>(n);
       const int ct = c / RS, rs = c - ct * RS;
       const int r = rs / S, s = rs - r * S;
       return ColCtx{int64_t(ct) * Ht * Wt + int64_t(r) * Wt + s, r, s};
     }
-    EMBER_CUDA_HD float a(const RowCtx& rc, const KInfo& ki) const { return G[ki.g_off + rc.g_base]; }
-    EMBER_CUDA_HD float b(const ColCtx& cc, const KInfo& ki) const {
+    EMBER_HD float a(const RowCtx& rc, const KInfo& ki) const { return G[ki.g_off + rc.g_base]; }
+    EMBER_HD float b(const ColCtx& cc, const KInfo& ki) const {
       return (in_range(ki.th0 + cc.r, Ht) && in_range(ki.tw0 + cc.s, Wt)) ? T[ki.t_off + cc.t_base]
                                                                          : 0.0f;
     }
-    EMBER_CUDA_HD void store(int64_t m, int64_t n, float v) const { dst[m * Ngemm + n] = v; }
+    EMBER_HD void store(int64_t m, int64_t n, float v) const { dst[m * Ngemm + n] = v; }
   };
 
   igemm::GemmGrid grid() const { return {Cg, int64_t(Ct) * R * S, splits}; }
 
-  EMBER_CUDA_HD Sub sub(int z) const {
+  EMBER_HD Sub sub(int z) const {
     Sub sp;
     sp.G = G;
     sp.T = T;
@@ -323,13 +323,13 @@ inline ConvWgradOp make_conv_wgrad(const float* G, const float* T, float* out, i
 
 struct ChanSumF {
   const float* x;
-  EMBER_CUDA_HD void operator()(int, int64_t off, double* acc) const {
+  EMBER_HD void operator()(int, int64_t off, double* acc) const {
     acc[0] += static_cast<double>(x[off]);
   }
 };
 struct StoreChanSum {
   float* out;
-  EMBER_CUDA_HD void operator()(int c, const double* t) const { out[c] = static_cast<float>(t[0]); }
+  EMBER_HD void operator()(int c, const double* t) const { out[c] = static_cast<float>(t[0]); }
 };
 
 /// out[c] = sum over n < N, p < P of y[(n*C + c)*P + p] (deterministic, double accumulation).

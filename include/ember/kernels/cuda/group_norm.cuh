@@ -49,12 +49,12 @@ namespace gn_detail {
 /// (n, c) row q = n*C + c of flat element i of an (N, C, HW) tensor, in Index (uint32_t when the
 /// tensor has < 2^32 elements, else uint64_t); q / Cg and q % C are then taken in Index too.
 template <class Index>
-EMBER_CUDA_HD Index gn_row(int64_t i, int HW) {
+EMBER_HD Index gn_row(int64_t i, int HW) {
   return static_cast<Index>(i) / static_cast<Index>(HW);
 }
 
 /// dx = float(dy*w + (x - m)*u + v) in double, rounded separately as the CPU.
-EMBER_CUDA_HD float gn_dx_one(float x, float dy, double m, double w, double u, double v) {
+EMBER_HD float gn_dx_one(float x, float dy, double m, double w, double u, double v) {
 #if defined(__CUDA_ARCH__)
   const double t = __dadd_rn(__dmul_rn(static_cast<double>(dy), w),
                              __dmul_rn(__dsub_rn(static_cast<double>(x), m), u));
@@ -65,14 +65,14 @@ EMBER_CUDA_HD float gn_dx_one(float x, float dy, double m, double w, double u, d
 }
 
 /// a[q] for row q = n*C + c: float(rstd[q / Cg] * gamma[c]).
-EMBER_CUDA_HD float gn_coef_one(int64_t q, int C, int cg, const double* rstd, const float* gamma) {
+EMBER_HD float gn_coef_one(int64_t q, int C, int cg, const double* rstd, const float* gamma) {
   const double g = gamma ? static_cast<double>(gamma[q % C]) : 1.0;
   return static_cast<float>(rstd[q / cg] * g);
 }
 
 /// Group r = n*G + g: coef[2r] = u = -rstd^3 B / D, coef[2r + 1] = v = -rstd A / D, with
 /// A = sum_k gamma sdy, B = sum_k gamma sdyx over the group's channels k in order.
-EMBER_CUDA_HD void gn_group_coef_one(int64_t r, int C, int cg, double D, const double* sums,
+EMBER_HD void gn_group_coef_one(int64_t r, int C, int cg, double D, const double* sums,
                                      const float* gamma, const float* save_rstd, double* coef) {
   double A = 0.0, B = 0.0;
   for (int k = 0; k < cg; ++k) {
@@ -87,7 +87,7 @@ EMBER_CUDA_HD void gn_group_coef_one(int64_t r, int C, int cg, double D, const d
 }
 
 /// Channel c: dgamma = sum_n sdyx * rstd, dbeta = sum_n sdy (n ascending; either nullable).
-EMBER_CUDA_HD void gn_param_grad_one(int c, int N, int C, int G, int cg, const double* sums,
+EMBER_HD void gn_param_grad_one(int c, int N, int C, int G, int cg, const double* sums,
                                      const float* save_rstd, float* dgamma, float* dbeta) {
   double dg = 0.0, db = 0.0;
   for (int n = 0; n < N; ++n) {
@@ -102,7 +102,7 @@ EMBER_CUDA_HD void gn_param_grad_one(int c, int N, int C, int G, int cg, const d
 /// Element i of the forward's affine pass: y[i] = (x[i] - m[r])*a[q] + b[c] with q = i / HW,
 /// c = q % C, r = q / Cg; b nullable (0).
 template <class Index>
-EMBER_CUDA_HD float gn_affine_at(int64_t i, int C, int HW, int cg, const float* x, const float* m,
+EMBER_HD float gn_affine_at(int64_t i, int C, int HW, int cg, const float* x, const float* m,
                                  const float* a, const float* b) {
   const Index q = gn_row<Index>(i, HW);
   return bn_detail::bn_affine_one(x[i], m[q / static_cast<Index>(cg)], a[q],
@@ -111,7 +111,7 @@ EMBER_CUDA_HD float gn_affine_at(int64_t i, int C, int HW, int cg, const float* 
 
 /// Element i of dx: w = rstd[r]*gamma[c] (double), {u, v} = coef[2r..2r+1].
 template <class Index>
-EMBER_CUDA_HD float gn_dx_at(int64_t i, int C, int HW, int cg, const float* x, const float* dy,
+EMBER_HD float gn_dx_at(int64_t i, int C, int HW, int cg, const float* x, const float* dy,
                              const float* gamma, const float* save_mean, const float* save_rstd,
                              const double* coef) {
   const Index q = gn_row<Index>(i, HW);
@@ -128,7 +128,7 @@ EMBER_CUDA_HD float gn_dx_at(int64_t i, int C, int HW, int cg, const float* x, c
 struct StoreMean {
   double* mean;  // scratch (N*G)
   double D;
-  EMBER_CUDA_HD void operator()(int r, const double* t) const { mean[r] = t[0] / D; }
+  EMBER_HD void operator()(int r, const double* t) const { mean[r] = t[0] / D; }
 };
 struct FinishStats {
   const double* mean;
@@ -137,7 +137,7 @@ struct FinishStats {
   float* save_mean;
   float* save_rstd;
   double* rstd;  // scratch (N*G)
-  EMBER_CUDA_HD void operator()(int r, const double* t) const {
+  EMBER_HD void operator()(int r, const double* t) const {
     const double rs = 1.0 / sqrt(t[0] / D + static_cast<double>(eps));
     save_mean[r] = static_cast<float>(mean[r]);
     save_rstd[r] = static_cast<float>(rs);
@@ -151,7 +151,7 @@ struct RowSums {
   const float* dy;
   const float* save_mean;
   int cg;
-  EMBER_CUDA_HD void operator()(int q, int64_t off, double* acc) const {
+  EMBER_HD void operator()(int q, int64_t off, double* acc) const {
     const double g = static_cast<double>(dy[off]);
     acc[0] += g;
     acc[1] += g * (static_cast<double>(x[off]) - static_cast<double>(save_mean[q / cg]));
@@ -159,7 +159,7 @@ struct RowSums {
 };
 struct StoreRowSums {
   double* sums;  // scratch (2*N*C): {sdy, sdyx} per row
-  EMBER_CUDA_HD void operator()(int q, const double* t) const {
+  EMBER_HD void operator()(int q, const double* t) const {
     sums[2 * int64_t(q)] = t[0];
     sums[2 * int64_t(q) + 1] = t[1];
   }

@@ -5,7 +5,7 @@
 // never materialised: an "op" describes how to read them from the real tensors (e.g. B = the
 // im2col matrix of a convolution input, read straight from x with zero padding) and where C goes.
 //
-// Op interface (EMBER_CUDA_HD const member functions unless noted; structs are plain data):
+// Op interface (EMBER_HD const member functions unless noted; structs are plain data):
 //   GemmGrid grid() (host)             {max_m, max_n, z}: the largest slice and slice count
 //   using Sub = ...;                   sub-problem type; Sub sub(int z) for z = blockIdx.z
 //                                      (a convolution phase, a split-K slice, or just *this)
@@ -89,7 +89,7 @@ struct TileThread {
   bool av[LA], bv[LB];
   float acc[TM][TN];
 
-  EMBER_CUDA_HD void setup(const Sub& sp, int tid_, int64_t m0_, int64_t n0_) {
+  EMBER_HD void setup(const Sub& sp, int tid_, int64_t m0_, int64_t n0_) {
     tid = tid_;
     tx = tid % TX;
     ty = tid / TX;
@@ -118,12 +118,12 @@ EMBER_UNROLL
   }
 
   /// Phase 1 of a k-step: threads tid < BK decompose k0 + tid.
-  EMBER_CUDA_HD void load_kinfo(const Sub& sp, int64_t k0, KInfo* kt) const {
+  EMBER_HD void load_kinfo(const Sub& sp, int64_t k0, KInfo* kt) const {
     if (tid < BK && k0 + tid < sp.ke) kt[tid] = sp.kinfo(k0 + tid);
   }
 
   /// Phase 2: this thread's A and B tile elements (zero outside M, Ngemm and [kb, ke)).
-  EMBER_CUDA_HD void load_tiles(const Sub& sp, int64_t k0, const KInfo* kt, ATile& As,
+  EMBER_HD void load_tiles(const Sub& sp, int64_t k0, const KInfo* kt, ATile& As,
                                 BTile& Bs) const {
 EMBER_UNROLL
     for (int l = 0; l < LA; ++l) {
@@ -138,7 +138,7 @@ EMBER_UNROLL
   }
 
   /// Phase 3: acc += the TM x TN block of As^T Bs, k ascending.
-  EMBER_CUDA_HD void compute(const ATile& As, const BTile& Bs) {
+  EMBER_HD void compute(const ATile& As, const BTile& Bs) {
 EMBER_UNROLL
     for (int kk = 0; kk < BK; ++kk) {
       float ar[TM], br[TN];
@@ -153,7 +153,7 @@ EMBER_UNROLL
     }
   }
 
-  EMBER_CUDA_HD void store(const Sub& sp) const {
+  EMBER_HD void store(const Sub& sp) const {
 EMBER_UNROLL
     for (int i = 0; i < TM; ++i) {
       const int64_t m = m0 + ty + i * TY;

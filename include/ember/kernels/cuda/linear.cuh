@@ -47,13 +47,13 @@ struct LinearFwdOp {
   using ColCtx = Base;
   using Sub = LinearFwdOp;
   igemm::GemmGrid grid() const { return {M, Ngemm, 1}; }
-  EMBER_CUDA_HD Sub sub(int) const { return *this; }
-  EMBER_CUDA_HD KInfo kinfo(int64_t k) const { return KInfo{k}; }
-  EMBER_CUDA_HD RowCtx row(int64_t m) const { return RowCtx{m * K}; }
-  EMBER_CUDA_HD ColCtx col(int64_t n) const { return ColCtx{n * K}; }
-  EMBER_CUDA_HD float a(const RowCtx& r, const KInfo& ki) const { return x[r.base + ki.k]; }
-  EMBER_CUDA_HD float b(const ColCtx& c, const KInfo& ki) const { return w[c.base + ki.k]; }
-  EMBER_CUDA_HD void store(int64_t m, int64_t n, float v) const {
+  EMBER_HD Sub sub(int) const { return *this; }
+  EMBER_HD KInfo kinfo(int64_t k) const { return KInfo{k}; }
+  EMBER_HD RowCtx row(int64_t m) const { return RowCtx{m * K}; }
+  EMBER_HD ColCtx col(int64_t n) const { return ColCtx{n * K}; }
+  EMBER_HD float a(const RowCtx& r, const KInfo& ki) const { return x[r.base + ki.k]; }
+  EMBER_HD float b(const ColCtx& c, const KInfo& ki) const { return w[c.base + ki.k]; }
+  EMBER_HD void store(int64_t m, int64_t n, float v) const {
     y[m * Ngemm + n] = bias ? v + bias[n] : v;
   }
 };
@@ -71,13 +71,13 @@ struct LinearBwdInOp {
   using ColCtx = Base;
   using Sub = LinearBwdInOp;
   igemm::GemmGrid grid() const { return {M, Ngemm, 1}; }
-  EMBER_CUDA_HD Sub sub(int) const { return *this; }
-  EMBER_CUDA_HD KInfo kinfo(int64_t k) const { return KInfo{k}; }
-  EMBER_CUDA_HD RowCtx row(int64_t m) const { return RowCtx{m * Nout}; }
-  EMBER_CUDA_HD ColCtx col(int64_t n) const { return ColCtx{n}; }
-  EMBER_CUDA_HD float a(const RowCtx& r, const KInfo& ki) const { return dy[r.base + ki.k]; }
-  EMBER_CUDA_HD float b(const ColCtx& c, const KInfo& ki) const { return w[ki.k * Ngemm + c.base]; }
-  EMBER_CUDA_HD void store(int64_t m, int64_t n, float v) const { dx[m * Ngemm + n] = v; }
+  EMBER_HD Sub sub(int) const { return *this; }
+  EMBER_HD KInfo kinfo(int64_t k) const { return KInfo{k}; }
+  EMBER_HD RowCtx row(int64_t m) const { return RowCtx{m * Nout}; }
+  EMBER_HD ColCtx col(int64_t n) const { return ColCtx{n}; }
+  EMBER_HD float a(const RowCtx& r, const KInfo& ki) const { return dy[r.base + ki.k]; }
+  EMBER_HD float b(const ColCtx& c, const KInfo& ki) const { return w[ki.k * Ngemm + c.base]; }
+  EMBER_HD void store(int64_t m, int64_t n, float v) const { dx[m * Ngemm + n] = v; }
 };
 
 /// dw[j, n] = sum_i dy[i, j] * x[i, n]   (i over the batch; split-K slices in blockIdx.z)
@@ -100,17 +100,17 @@ struct LinearWgradOp {
     using KInfo = KOnly;
     using RowCtx = Base;
     using ColCtx = Base;
-    EMBER_CUDA_HD KInfo kinfo(int64_t k) const { return KInfo{k}; }
-    EMBER_CUDA_HD RowCtx row(int64_t m) const { return RowCtx{m}; }
-    EMBER_CUDA_HD ColCtx col(int64_t n) const { return ColCtx{n}; }
-    EMBER_CUDA_HD float a(const RowCtx& r, const KInfo& ki) const { return dy[ki.k * M + r.base]; }
-    EMBER_CUDA_HD float b(const ColCtx& c, const KInfo& ki) const {
+    EMBER_HD KInfo kinfo(int64_t k) const { return KInfo{k}; }
+    EMBER_HD RowCtx row(int64_t m) const { return RowCtx{m}; }
+    EMBER_HD ColCtx col(int64_t n) const { return ColCtx{n}; }
+    EMBER_HD float a(const RowCtx& r, const KInfo& ki) const { return dy[ki.k * M + r.base]; }
+    EMBER_HD float b(const ColCtx& c, const KInfo& ki) const {
       return x[ki.k * Ngemm + c.base];
     }
-    EMBER_CUDA_HD void store(int64_t m, int64_t n, float v) const { dst[m * Ngemm + n] = v; }
+    EMBER_HD void store(int64_t m, int64_t n, float v) const { dst[m * Ngemm + n] = v; }
   };
 
-  EMBER_CUDA_HD Sub sub(int z) const {
+  EMBER_HD Sub sub(int z) const {
     Sub sp;
     sp.x = x;
     sp.dy = dy;
@@ -125,13 +125,13 @@ struct LinearWgradOp {
 
 struct ColSumF {
   const float* y;
-  EMBER_CUDA_HD void operator()(int, int64_t off, double* acc) const {
+  EMBER_HD void operator()(int, int64_t off, double* acc) const {
     acc[0] += static_cast<double>(y[off]);
   }
 };
 struct StoreColSum {
   float* out;
-  EMBER_CUDA_HD void operator()(int c, const double* t) const { out[c] = static_cast<float>(t[0]); }
+  EMBER_HD void operator()(int c, const double* t) const { out[c] = static_cast<float>(t[0]); }
 };
 
 }  // namespace linear_detail

@@ -27,12 +27,12 @@ namespace ember::cuda {
 
 namespace pool_detail {
 
-EMBER_CUDA_HD int imin(int a, int b) { return a < b ? a : b; }
-EMBER_CUDA_HD int imax(int a, int b) { return a > b ? a : b; }
+EMBER_HD int imin(int a, int b) { return a < b ? a : b; }
+EMBER_HD int imax(int a, int b) { return a > b ? a : b; }
 
 /// Output element idx (flat over N, C, OH, OW): its max and argmax.
 template <class T>
-EMBER_CUDA_HD void maxpool_fwd_one(const kernels::MaxPool2dShape& s, const T* x, int64_t idx,
+EMBER_HD void maxpool_fwd_one(const kernels::MaxPool2dShape& s, const T* x, int64_t idx,
                                    T* y, int32_t* argmax) {
   const int64_t OHW = int64_t(s.OH) * s.OW;
   const int64_t plane = idx / OHW;
@@ -64,7 +64,7 @@ EMBER_CUDA_HD void maxpool_fwd_one(const kernels::MaxPool2dShape& s, const T* x,
 /// Input element idx (flat over N, C, H, W): the sum of dy over the windows whose argmax is it,
 /// visited in (oh, ow) ascending order.
 template <class T>
-EMBER_CUDA_HD T maxpool_bwd_one(const kernels::MaxPool2dShape& s, const T* dy,
+EMBER_HD T maxpool_bwd_one(const kernels::MaxPool2dShape& s, const T* dy,
                                 const int32_t* argmax, int64_t idx) {
   const int64_t HWin = int64_t(s.H) * s.W;
   const int64_t plane = idx / HWin;
