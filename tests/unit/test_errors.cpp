@@ -200,6 +200,9 @@ TEST_CASE("errors: max_pool2d, relu", "[errors][max_pool2d]") {
   expect_invalid("max_pool2d kernel 0", "max_pool2d", {"kernel 0", "[1, 1, 8, 8]"}, [] {
     ember::max_pool2d(t({1, 1, 8, 8}), 0, 1);
   });
+  expect_invalid("max_pool2d stride 0 (no sentinel: omit the stride for stride = kernel)",
+                 "max_pool2d", {"stride 0", "[1, 1, 8, 8]"},
+                 [] { ember::max_pool2d(t({1, 1, 8, 8}), 2, 0); });
   expect_invalid("max_pool2d 3-D input", "max_pool2d", {"4-D", "[1, 8, 8]"}, [] {
     ember::max_pool2d(t({1, 8, 8}), 2);
   });

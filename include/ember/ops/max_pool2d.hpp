@@ -1,22 +1,25 @@
 // @file include/ember/ops/max_pool2d.hpp
 // @brief max_pool2d(x, kernel, stride, padding), as F.max_pool2d (no dilation, floor mode).
 //
-// Contract: x (N, C, H, W); kernel >= 1; stride >= 1 (0 means stride = kernel, PyTorch's
-// default); 0 <= padding <= kernel / 2; padded positions never win. The gradient of each output
+// Contract: x (N, C, H, W); kernel >= 1; stride >= 1, or no stride: stride = kernel (PyTorch's
+// stride=None); 0 <= padding <= kernel / 2; padded positions never win. The gradient of each output
 // goes to the first maximum of its window in row-major order, as PyTorch. The argmax indices are
 // kept in a tensor's storage as int32 (ember tensors are float32; the index buffer is internal).
 #pragma once
+#include <optional>
+
 #include <ember/kernels/cpu/max_pool2d.hpp>
 
 #include "common.hpp"
 
 namespace ember {
 
-inline Tensor max_pool2d(const Tensor& x, int kernel, int stride = 0, int padding = 0) {
+inline Tensor max_pool2d(const Tensor& x, int kernel, std::optional<int> stride_opt = std::nullopt,
+                         int padding = 0) {
   const char* op = "max_pool2d";
   detail::check_tensors(op, {{"input", &x}});
   check_arg(x.dim() == 4, op, "input must be 4-D (N, C, H, W), got ", to_string(x.shape()));
-  if (stride == 0) stride = kernel;
+  const int stride = stride_opt.value_or(kernel);
   check_arg(kernel >= 1 && stride >= 1, op, "kernel ", kernel, " and stride ", stride,
             " must be >= 1, input ", to_string(x.shape()));
   check_arg(padding >= 0 && 2 * int64_t(padding) <= kernel, op, "padding ", padding,
