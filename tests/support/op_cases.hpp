@@ -10,8 +10,8 @@
 // it may be left undefined, whether the op writes it (running statistics) and, optionally, its
 // own CPU-vs-CUDA tolerance; `fn` is a lambda over the ember::Tensor inputs (in that order)
 // returning the output; `tol` is the output's tolerance (and every input's without its own).
-// Each suite runs the entries whose `suites` name it, one Catch2 TEST_CASE per `group` (the
-// group is also the case's tag, so `[conv2d]` selects it).
+// Each suite runs the entries whose `suites` name it, one Catch2 TEST_CASE per `group`, named and
+// tagged after the op (so `[conv2d]` still selects conv2d's cases).
 //
 // How to add an op (as ggml's tests/test-backend-ops.cpp does it: one table, every backend and
 // check iterates it):
@@ -19,16 +19,22 @@
 //      with the op, a double-precision reference of f and the gradcheck input range. That line
 //      gives it finite-difference gradients, the reference check, CPU vs CUDA, determinism and
 //      the generic error checks (group "pointwise"); nothing else in tests/ changes.
-//   1. Otherwise: Add its entries to the lists in op_cases() below, at the shapes that matter (odd sizes,
-//      batch 1, every parameter branch), one entry per shape/parameter set:
+//   1. Otherwise, add its entries in gradcheck_cases / determinism_cases / cuda_cases below
+//      (op_cases() collects them), at the shapes that matter (odd sizes, batch 1, every parameter
+//      branch), one entry per shape/parameter set:
 //        c.push_back(OpCase{"my_op", "my_op", "my_op(x [3, 5])", {in("x", {3, 5})},
 //                           [](const Ins& t) { return ember::my_op(t[0]); }, kGradcheck | kCuda,
 //                           {1e-3, 1e-3}});
 //      Gradcheck entries are small (every element up to 60 is perturbed) and state the step `h`
 //      and why the tolerance holds (linear ops: float32 rounding only); CUDA entries may be
 //      large, with full_or_emulated(full, emulated) for the sizes the host SIMT runtime shrinks.
-//   2. Give the group a TEST_CASE in each suite's file (gradcheck, determinism, cuda ops), named
-//      and tagged after the op; the loop in it (run_group / the suite's helper) does the rest.
+//   2. A new group needs a TEST_CASE in each suite's file that runs it, named and tagged after
+//      the op: gradcheck_group("my_op") in test_ops_gradcheck.cpp, check_group("my_op") in
+//      test_determinism.cpp and tests/cuda/test_cuda_ops.cu (and the group added to that file's
+//      list; a coverage case fails on an entry whose group has no TEST_CASE). Entries in an
+//      existing group need nothing more. The undefined-input check (test_errors.cpp) runs every
+//      gradcheck entry, the device-mismatch check (test_cuda_ops.cu) every CUDA entry with
+//      two or more inputs (not the large ones).
 //   3. The op's own error messages (bad shapes, parameters) go to tests/unit/test_errors.cpp,
 //      its kernels' unit tests to tests/unit/test_cpu_kernels_*.cpp and tests/cuda/, and a naive
 //      reference, if the kernel tests need one, to tests/support/naive_reference.hpp.
@@ -41,6 +47,7 @@
 #include <random>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <ember/ember.hpp>
