@@ -24,6 +24,7 @@
 #include "ops/reduce.hpp"
 #include "ops/relu.hpp"
 #include "ops/silu.hpp"
+#include "ops/unary.hpp"
 #include "ops/view.hpp"
 #include "nn/batchnorm.hpp"
 #include "nn/conv.hpp"

@@ -797,18 +797,41 @@ inline void cuda_cases(std::vector<OpCase>& c) {
 
 /// Pointwise ops y = f(x), one line each in kPointwise below: every suite's entries for them are
 /// made here (group "pointwise"), so a new pointwise op adds one line to this file and no test
-/// case anywhere. `lo`, `hi`: the gradcheck input range (away from kinks and overflow).
+/// case anywhere. `lo`, `hi`: the input range (inside the op's domain, away from overflow);
+/// `kink`: the op has a kink at 0 (abs): gradcheck inputs are spaced 0.01 apart and none within
+/// 0.005 of 0, with step h = 1e-3, as for relu.
 struct PointwiseOp {
   const char* name;
   OpFn fn;
   std::function<double(double)> ref;
   float lo, hi;
+  bool kink = false;
 };
 
 inline void pointwise_cases(std::vector<OpCase>& c) {
   const std::vector<PointwiseOp> kPointwise = {
       {"silu", [](const Ins& t) { return ember::silu(t[0]); },
        [](double x) { return x / (1.0 + std::exp(-x)); }, -6.0f, 6.0f},
+      {"exp", [](const Ins& t) { return ember::exp(t[0]); },
+       [](double x) { return std::exp(x); }, -4.0f, 4.0f},
+      {"log", [](const Ins& t) { return ember::log(t[0]); },
+       [](double x) { return std::log(x); }, 0.2f, 5.0f},
+      {"sqrt", [](const Ins& t) { return ember::sqrt(t[0]); },
+       [](double x) { return std::sqrt(x); }, 0.2f, 5.0f},
+      {"rsqrt", [](const Ins& t) { return ember::rsqrt(t[0]); },
+       [](double x) { return 1.0 / std::sqrt(x); }, 0.2f, 5.0f},
+      {"sin", [](const Ins& t) { return ember::sin(t[0]); },
+       [](double x) { return std::sin(x); }, -4.0f, 4.0f},
+      {"cos", [](const Ins& t) { return ember::cos(t[0]); },
+       [](double x) { return std::cos(x); }, -4.0f, 4.0f},
+      {"tanh", [](const Ins& t) { return ember::tanh(t[0]); },
+       [](double x) { return std::tanh(x); }, -3.0f, 3.0f},
+      {"sigmoid", [](const Ins& t) { return ember::sigmoid(t[0]); },
+       [](double x) { return 1.0 / (1.0 + std::exp(-x)); }, -6.0f, 6.0f},
+      {"abs", [](const Ins& t) { return ember::abs(t[0]); },
+       [](double x) { return std::fabs(x); }, -2.0f, 2.0f, true},
+      {"square", [](const Ins& t) { return ember::square(t[0]); },
+       [](double x) { return x * x; }, -3.0f, 3.0f},
   };
   uint32_t seed = 9000;
   for (const PointwiseOp& op : kPointwise) {
@@ -816,8 +839,9 @@ inline void pointwise_cases(std::vector<OpCase>& c) {
     // Finite differences (h = 5e-3, smooth ops: the error is O(h^2) ~ 1e-5 relative) and the
     // double reference, at odd sizes and a single element.
     for (const ember::Shape& s : {ember::Shape{5, 7}, ember::Shape{2, 3, 4, 5}, ember::Shape{1}}) {
-      OpCase e{"pointwise", name, name + "(x " + ember::to_string(s) + ")",
-               {in("input", s).range(op.lo, op.hi)}, op.fn, kGradcheck, {1e-3, 1e-3}, 5e-3f};
+      const Input x = op.kink ? in("input", s).spaced(0.01f) : in("input", s).range(op.lo, op.hi);
+      OpCase e{"pointwise", name, name + "(x " + ember::to_string(s) + ")", {x}, op.fn,
+               kGradcheck, {1e-3, 1e-3}, op.kink ? 1e-3f : 5e-3f};
       e.seed = seed++;
       e.rseed = seed;
       e.pointwise_ref = op.ref;
@@ -828,9 +852,10 @@ inline void pointwise_cases(std::vector<OpCase>& c) {
     const int64_t B = full_or_emulated(128, 8);
     for (const ember::Shape& s : {ember::Shape{3, 5, 7}, ember::Shape{B, 32, 16, 16}})
       c.push_back(OpCase{"pointwise", name, name + " x " + ember::to_string(s),
-                         randn_inputs({{"x", s}}), op.fn, kCuda, {1e-6, 1e-5}});
+                         {in("x", s).range(op.lo, op.hi)}, op.fn, kCuda, {1e-6, 1e-5}});
     c.push_back(OpCase{"pointwise", name, name + " x [4, 8, 9, 9]",
-                       randn_inputs({{"x", {4, 8, 9, 9}}}), op.fn, kDeterminism, {0.0, 0.0}});
+                       {in("x", {4, 8, 9, 9}).range(op.lo, op.hi)}, op.fn, kDeterminism,
+                       {0.0, 0.0}});
   }
 }
 

@@ -5,6 +5,7 @@
 #include <ember/models/unet.hpp>
 
 #include <cmath>
+#include <limits>
 #include <sstream>
 
 #include "../support/catch.hpp"
@@ -177,4 +178,38 @@ TEST_CASE("optim: zero_grad keeps buffers, set_to_none drops them", "[optim]") {
   CHECK(p.grad().data() == before);
   opt.zero_grad(true);
   CHECK_FALSE(p.grad().defined());
+}
+
+// Domain edges of the unary ops, against values printed by PyTorch 1.13 (torch.abs, rsqrt, log,
+// their backward with a gradient of ones); the interior is checked against double references
+// through the op table (tests/support/op_cases.hpp, group "pointwise").
+TEST_CASE("unary ops: domain edges as PyTorch; Sigmoid, Tanh, SiLU modules", "[pointwise][nn]") {
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const float inf = std::numeric_limits<float>::infinity();
+  ember::Tensor x = ember::from_vector({nan, 0.0f, -0.0f, 2.0f}, ember::Shape{4});
+  x.set_requires_grad(true);
+  ember::abs(x).backward(ember::ones({4}));
+  CHECK(x.grad().to_vector() == std::vector<float>{0.0f, 0.0f, 0.0f, 1.0f});  // torch: 0 0 0 1
+
+  ember::Tensor z = ember::from_vector({0.0f}, ember::Shape{1});
+  z.set_requires_grad(true);
+  ember::Tensor r = ember::rsqrt(z);
+  CHECK(r.item() == inf);
+  r.backward(ember::ones({1}));
+  CHECK(z.grad().item() == -inf);
+
+  ember::Tensor w = ember::from_vector({0.0f, -1.0f}, ember::Shape{2});
+  w.set_requires_grad(true);
+  ember::Tensor l = ember::log(w);
+  CHECK(l.to_vector()[0] == -inf);
+  CHECK(std::isnan(l.to_vector()[1]));
+  l.backward(ember::ones({2}));
+  CHECK(w.grad().to_vector()[0] == inf);
+  CHECK(w.grad().to_vector()[1] == -1.0f);
+
+  ember::Tensor v = ember::from_vector({-2.0f, 0.5f, 3.0f}, ember::Shape{3});
+  CHECK(ember::nn::Sigmoid().forward(v).to_vector() == ember::sigmoid(v).to_vector());
+  CHECK(ember::nn::Tanh().forward(v).to_vector() == ember::tanh(v).to_vector());
+  CHECK(ember::nn::SiLU().forward(v).to_vector() == ember::silu(v).to_vector());
+  CHECK(ember::nn::Sigmoid().name() == "Sigmoid");
 }

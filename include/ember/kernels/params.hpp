@@ -13,6 +13,10 @@
 namespace ember::kernels {
 
 /// y[n,k,oh,ow] = b[k] + sum_{c,r,s} x[n,c,oh*stride-pad+r, ow*stride-pad+s] * w[k,c,r,s]
+/// The pointwise math ops of the unary kernel family (cpu/unary.hpp, cuda/unary.cuh); their
+/// formulas are in unary_math.hpp.
+enum class UnaryOp : int { exp, log, sqrt, rsqrt, sin, cos, tanh, sigmoid, abs, square };
+
 struct Conv2dShape {
   int N, C, H, W;   // input
   int K, R, S;      // output channels, kernel height, kernel width

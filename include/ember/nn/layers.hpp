@@ -1,5 +1,5 @@
 // @file include/ember/nn/layers.hpp
-// @brief Small modules: ReLU, SiLU, GELU, MaxPool2d, Linear, Flatten, Unflatten; MaxPool2dOptions and
+// @brief Small modules: ReLU, Sigmoid, Tanh, SiLU, GELU, MaxPool2d, Linear, Flatten, Unflatten; MaxPool2dOptions and
 //        LinearOptions as libtorch's.
 #pragma once
 #include <cstdint>
@@ -13,6 +13,7 @@
 #include "../ops/max_pool2d.hpp"
 #include "../ops/relu.hpp"
 #include "../ops/silu.hpp"
+#include "../ops/unary.hpp"
 #include "init.hpp"
 #include "module.hpp"
 
@@ -22,6 +23,20 @@ class ReLU : public Module {
  public:
   Tensor forward(const Tensor& x) override { return relu(x); }
   std::string name() const override { return "ReLU"; }
+};
+
+/// 1 / (1 + exp(-x)), as torch.nn.Sigmoid.
+class Sigmoid : public Module {
+ public:
+  Tensor forward(const Tensor& x) override { return sigmoid(x); }
+  std::string name() const override { return "Sigmoid"; }
+};
+
+/// tanh(x), as torch.nn.Tanh.
+class Tanh : public Module {
+ public:
+  Tensor forward(const Tensor& x) override { return ember::tanh(x); }
+  std::string name() const override { return "Tanh"; }
 };
 
 /// x * sigmoid(x), as torch.nn.SiLU.

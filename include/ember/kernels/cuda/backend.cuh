@@ -40,6 +40,7 @@
 #include "reduce.cuh"
 #include "relu.cuh"
 #include "silu.cuh"
+#include "unary.cuh"
 
 namespace ember::cuda {
 
