@@ -57,10 +57,10 @@ EMBER_HD void philox_normal4(uint64_t counter, uint64_t seed, float out[4]) {
   philox_uniform4(counter, seed, u);
   const double two_pi = 6.283185307179586476925286766559;
   for (int i = 0; i < 4; i += 2) {
-    double r = sqrt(-2.0 * log(1.0 - static_cast<double>(u[i])));
+    double r = ::sqrt(-2.0 * ::log(1.0 - static_cast<double>(u[i])));
     double t = two_pi * static_cast<double>(u[i + 1]);
-    out[i] = static_cast<float>(r * cos(t));
-    out[i + 1] = static_cast<float>(r * sin(t));
+    out[i] = static_cast<float>(r * ::cos(t));
+    out[i + 1] = static_cast<float>(r * ::sin(t));
   }
 }
 

@@ -144,7 +144,7 @@ struct FinishForwardTrain {
   EMBER_HD void operator()(int c, const double* t) const {
     const double mu = mean[c];
     const double var = M > 0 ? t[0] / M : 0.0;
-    const double invstd = 1.0 / sqrt(var + static_cast<double>(eps));
+    const double invstd = 1.0 / ::sqrt(var + static_cast<double>(eps));
     save_mean[c] = static_cast<float>(mu);
     save_invstd[c] = static_cast<float>(invstd);
     const double g = gamma ? static_cast<double>(gamma[c]) : 1.0;
@@ -211,7 +211,7 @@ __global__ void __launch_bounds__(kThreads)
     stats[2 * c] = static_cast<double>(mean[c]);
     stats[2 * c + 1] =
         train ? static_cast<double>(var_or_invstd[c])
-              : 1.0 / sqrt(static_cast<double>(var_or_invstd[c]) + static_cast<double>(eps));
+              : 1.0 / ::sqrt(static_cast<double>(var_or_invstd[c]) + static_cast<double>(eps));
   }
 }
 
@@ -222,7 +222,7 @@ __global__ void __launch_bounds__(kThreads)
                         T* b) {
   for (int c = blockIdx.x * blockDim.x + threadIdx.x; c < C; c += gridDim.x * blockDim.x) {
     const double invstd =
-        1.0 / sqrt(static_cast<double>(running_var[c]) + static_cast<double>(eps));
+        1.0 / ::sqrt(static_cast<double>(running_var[c]) + static_cast<double>(eps));
     const double g = gamma ? static_cast<double>(gamma[c]) : 1.0;
     const double bt = beta ? static_cast<double>(beta[c]) : 0.0;
     const double ac = invstd * g;

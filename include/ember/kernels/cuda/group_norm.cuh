@@ -138,7 +138,7 @@ struct FinishStats {
   float* save_rstd;
   double* rstd;  // scratch (N*G)
   EMBER_HD void operator()(int r, const double* t) const {
-    const double rs = 1.0 / sqrt(t[0] / D + static_cast<double>(eps));
+    const double rs = 1.0 / ::sqrt(t[0] / D + static_cast<double>(eps));
     save_mean[r] = static_cast<float>(mean[r]);
     save_rstd[r] = static_cast<float>(rs);
     rstd[r] = rs;
