@@ -13,7 +13,7 @@
 //   gelu_tanh_fwd(x)       0.5 * x * (1 + tanh(kGeluBetaTanh * (x + kGeluKappa * x * x * x)))
 //   gelu_tanh_bwd(x, dy)   dy * (0.5 (1 + t) + 0.5 x (1 - t^2) kGeluBetaTanh
 //                          (1 + 3 kGeluKappa x^2)), t = tanh(inner), in PyTorch's order
-// Every product, sum and difference goes through gelu_mul / gelu_add / gelu_sub: on the device
+// Every product, sum and difference goes through rn_mul / rn_add / rn_sub: on the device
 // (__CUDA_ARCH__) __fmul_rn / __fadd_rn / __fsub_rn, so nvcc cannot contract them into FMAs; on
 // the host plain float operators (the CPU kernels' arithmetic, unchanged). erf / exp / tanh are
 // the C library's float functions on the host (std::erf(float), ...) and CUDA's erff / expf /
@@ -25,6 +25,7 @@
 #include <cmath>
 
 #include "hd.hpp"
+#include "rn_math.hpp"
 
 namespace ember::kernels {
 
@@ -36,27 +37,6 @@ constexpr float kGeluBetaErf = static_cast<float>(kGelu2SqrtPi * kGeluSqrt1_2 * 
 constexpr float kGeluBetaTanh = static_cast<float>(kGeluSqrt2 * kGelu2SqrtPi * 0.5);
 constexpr float kGeluKappa = 0.044715f;
 
-EMBER_HD float gelu_mul(float a, float b) {
-#if defined(__CUDA_ARCH__)
-  return __fmul_rn(a, b);
-#else
-  return a * b;
-#endif
-}
-EMBER_HD float gelu_add(float a, float b) {
-#if defined(__CUDA_ARCH__)
-  return __fadd_rn(a, b);
-#else
-  return a + b;
-#endif
-}
-EMBER_HD float gelu_sub(float a, float b) {
-#if defined(__CUDA_ARCH__)
-  return __fsub_rn(a, b);
-#else
-  return a - b;
-#endif
-}
 EMBER_HD float gelu_erf(float x) {
 #if defined(__CUDA_ARCH__)
   return erff(x);
@@ -81,38 +61,38 @@ EMBER_HD float gelu_tanh(float x) {
 
 /// y = x * 0.5 * (1 + erf(x * kGeluAlpha))
 EMBER_HD float gelu_erf_fwd(float x) {
-  return gelu_mul(gelu_mul(x, 0.5f), gelu_add(1.0f, gelu_erf(gelu_mul(x, kGeluAlpha))));
+  return rn_mul(rn_mul(x, 0.5f), rn_add(1.0f, gelu_erf(rn_mul(x, kGeluAlpha))));
 }
 
 /// dx = dy * (cdf + x * pdf)
 EMBER_HD float gelu_erf_bwd(float x, float dy) {
-  const float cdf = gelu_mul(0.5f, gelu_add(1.0f, gelu_erf(gelu_mul(x, kGeluAlpha))));
-  const float pdf = gelu_mul(kGeluBetaErf, gelu_exp(gelu_mul(gelu_mul(x, x), -0.5f)));
-  return gelu_mul(dy, gelu_add(cdf, gelu_mul(x, pdf)));
+  const float cdf = rn_mul(0.5f, rn_add(1.0f, gelu_erf(rn_mul(x, kGeluAlpha))));
+  const float pdf = rn_mul(kGeluBetaErf, gelu_exp(rn_mul(rn_mul(x, x), -0.5f)));
+  return rn_mul(dy, rn_add(cdf, rn_mul(x, pdf)));
 }
 
 /// y = 0.5 x (1 + tanh(kGeluBetaTanh (x + kGeluKappa x^3)))
 EMBER_HD float gelu_tanh_fwd(float x) {
-  const float x_cube = gelu_mul(gelu_mul(x, x), x);
-  const float inner = gelu_mul(kGeluBetaTanh, gelu_add(x, gelu_mul(kGeluKappa, x_cube)));
-  return gelu_mul(gelu_mul(0.5f, x), gelu_add(1.0f, gelu_tanh(inner)));
+  const float x_cube = rn_mul(rn_mul(x, x), x);
+  const float inner = rn_mul(kGeluBetaTanh, rn_add(x, rn_mul(kGeluKappa, x_cube)));
+  return rn_mul(rn_mul(0.5f, x), rn_add(1.0f, gelu_tanh(inner)));
 }
 
 /// dx = dy * (0.5 (1 + t) + 0.5 x (1 - t^2) kGeluBetaTanh (1 + 3 kGeluKappa x^2)),
 /// t = tanh(inner)
 EMBER_HD float gelu_tanh_bwd(float x, float dy) {
-  const float x_sq = gelu_mul(x, x);
-  const float x_cube = gelu_mul(x_sq, x);
-  const float inner = gelu_mul(kGeluBetaTanh, gelu_add(x, gelu_mul(kGeluKappa, x_cube)));
+  const float x_sq = rn_mul(x, x);
+  const float x_cube = rn_mul(x_sq, x);
+  const float inner = rn_mul(kGeluBetaTanh, rn_add(x, rn_mul(kGeluKappa, x_cube)));
   const float tanh_inner = gelu_tanh(inner);
-  const float left = gelu_mul(0.5f, x);
-  const float right = gelu_add(1.0f, tanh_inner);
-  const float left_derivative = gelu_mul(0.5f, right);
-  const float tanh_derivative = gelu_sub(1.0f, gelu_mul(tanh_inner, tanh_inner));
+  const float left = rn_mul(0.5f, x);
+  const float right = rn_add(1.0f, tanh_inner);
+  const float left_derivative = rn_mul(0.5f, right);
+  const float tanh_derivative = rn_sub(1.0f, rn_mul(tanh_inner, tanh_inner));
   const float inner_derivative =
-      gelu_mul(kGeluBetaTanh, gelu_add(1.0f, gelu_mul(gelu_mul(3.0f, kGeluKappa), x_sq)));
-  const float right_derivative = gelu_mul(gelu_mul(left, tanh_derivative), inner_derivative);
-  return gelu_mul(dy, gelu_add(left_derivative, right_derivative));
+      rn_mul(kGeluBetaTanh, rn_add(1.0f, rn_mul(rn_mul(3.0f, kGeluKappa), x_sq)));
+  const float right_derivative = rn_mul(rn_mul(left, tanh_derivative), inner_derivative);
+  return rn_mul(dy, rn_add(left_derivative, right_derivative));
 }
 
 }  // namespace ember::kernels

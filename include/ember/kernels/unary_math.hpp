@@ -13,8 +13,8 @@
 //   sigmoid  1 / (1 + exp(-x))    dy * (1 - y) * y
 //   abs      |x|                  dy * sign(x)           (sign(0) = 0, as torch.sign)
 //   square   x * x                dy * (2 * x)
-// Products, sums and quotients go through u_mul / u_add / u_sub / u_div: explicitly rounded on the
-// device (__fmul_rn, ...; nvcc cannot contract them into FMAs), plain float operators on the host.
+// Products, sums and quotients go through rn_math.hpp (rn_mul, rn_add, rn_sub, rn_div): explicitly
+// rounded on the device (nvcc cannot contract them into FMAs), plain float operators on the host.
 // sqrt is correctly rounded on both. exp, log, sin, cos, tanh are the C library's on the host and
 // CUDA's (at most 1-2 ulp from the correctly rounded value) on the device: CPU and CUDA agree to
 // a few ulps, and the host emulation of the CUDA kernels agrees with the CPU bitwise.
@@ -23,74 +23,57 @@
 
 #include "hd.hpp"
 #include "params.hpp"
+#include "rn_math.hpp"
 
 namespace ember::kernels {
-
-EMBER_HD float u_mul(float a, float b) {
-#if defined(__CUDA_ARCH__)
-  return __fmul_rn(a, b);
-#else
-  return a * b;
-#endif
-}
-EMBER_HD float u_add(float a, float b) {
-#if defined(__CUDA_ARCH__)
-  return __fadd_rn(a, b);
-#else
-  return a + b;
-#endif
-}
-EMBER_HD float u_sub(float a, float b) {
-#if defined(__CUDA_ARCH__)
-  return __fsub_rn(a, b);
-#else
-  return a - b;
-#endif
-}
-EMBER_HD float u_div(float a, float b) {
-#if defined(__CUDA_ARCH__)
-  return __fdiv_rn(a, b);
-#else
-  return a / b;
-#endif
-}
-EMBER_HD float u_sqrt(float a) {
-#if defined(__CUDA_ARCH__)
-  return __fsqrt_rn(a);
-#else
-  return sqrtf(a);
-#endif
-}
 
 template <UnaryOp Op>
 EMBER_HD float unary_fwd(float x) {
   if constexpr (Op == UnaryOp::exp) return expf(x);
   if constexpr (Op == UnaryOp::log) return logf(x);
-  if constexpr (Op == UnaryOp::sqrt) return u_sqrt(x);
-  if constexpr (Op == UnaryOp::rsqrt) return u_div(1.0f, u_sqrt(x));
+  if constexpr (Op == UnaryOp::sqrt) return rn_sqrt(x);
+  if constexpr (Op == UnaryOp::rsqrt) return rn_div(1.0f, rn_sqrt(x));
   if constexpr (Op == UnaryOp::sin) return sinf(x);
   if constexpr (Op == UnaryOp::cos) return cosf(x);
   if constexpr (Op == UnaryOp::tanh) return tanhf(x);
-  if constexpr (Op == UnaryOp::sigmoid) return u_div(1.0f, u_add(1.0f, expf(-x)));
+  if constexpr (Op == UnaryOp::sigmoid) return rn_div(1.0f, rn_add(1.0f, expf(-x)));
   if constexpr (Op == UnaryOp::abs) return fabsf(x);
-  if constexpr (Op == UnaryOp::square) return u_mul(x, x);
+  if constexpr (Op == UnaryOp::square) return rn_mul(x, x);
   return x;
 }
 
 /// x: the op's input, y: its output, dy: the gradient of y.
 template <UnaryOp Op>
 EMBER_HD float unary_bwd(float x, float y, float dy) {
-  if constexpr (Op == UnaryOp::exp) return u_mul(dy, y);
-  if constexpr (Op == UnaryOp::log) return u_div(dy, x);
-  if constexpr (Op == UnaryOp::sqrt) return u_div(dy, u_mul(2.0f, y));
-  if constexpr (Op == UnaryOp::rsqrt) return u_mul(u_mul(-0.5f, dy), u_mul(u_mul(y, y), y));
-  if constexpr (Op == UnaryOp::sin) return u_mul(dy, cosf(x));
-  if constexpr (Op == UnaryOp::cos) return u_mul(dy, -sinf(x));
-  if constexpr (Op == UnaryOp::tanh) return u_mul(dy, u_sub(1.0f, u_mul(y, y)));
-  if constexpr (Op == UnaryOp::sigmoid) return u_mul(u_mul(dy, u_sub(1.0f, y)), y);
-  if constexpr (Op == UnaryOp::abs) return u_mul(dy, x > 0.0f ? 1.0f : (x < 0.0f ? -1.0f : 0.0f));
-  if constexpr (Op == UnaryOp::square) return u_mul(dy, u_mul(2.0f, x));
+  if constexpr (Op == UnaryOp::exp) return rn_mul(dy, y);
+  if constexpr (Op == UnaryOp::log) return rn_div(dy, x);
+  if constexpr (Op == UnaryOp::sqrt) return rn_div(dy, rn_mul(2.0f, y));
+  if constexpr (Op == UnaryOp::rsqrt) return rn_mul(rn_mul(-0.5f, dy), rn_mul(rn_mul(y, y), y));
+  if constexpr (Op == UnaryOp::sin) return rn_mul(dy, cosf(x));
+  if constexpr (Op == UnaryOp::cos) return rn_mul(dy, -sinf(x));
+  if constexpr (Op == UnaryOp::tanh) return rn_mul(dy, rn_sub(1.0f, rn_mul(y, y)));
+  if constexpr (Op == UnaryOp::sigmoid) return rn_mul(rn_mul(dy, rn_sub(1.0f, y)), y);
+  if constexpr (Op == UnaryOp::abs) return rn_mul(dy, x > 0.0f ? 1.0f : (x < 0.0f ? -1.0f : 0.0f));
+  if constexpr (Op == UnaryOp::square) return rn_mul(dy, rn_mul(2.0f, x));
   return dy;
+}
+
+/// Calls f.template operator()<op>() for the run-time op: the CPU and CUDA kernels each run one
+/// loop specialised for the op.
+template <class F>
+void with_unary_op(UnaryOp op, const F& f) {
+  switch (op) {
+    case UnaryOp::exp: f.template operator()<UnaryOp::exp>(); break;
+    case UnaryOp::log: f.template operator()<UnaryOp::log>(); break;
+    case UnaryOp::sqrt: f.template operator()<UnaryOp::sqrt>(); break;
+    case UnaryOp::rsqrt: f.template operator()<UnaryOp::rsqrt>(); break;
+    case UnaryOp::sin: f.template operator()<UnaryOp::sin>(); break;
+    case UnaryOp::cos: f.template operator()<UnaryOp::cos>(); break;
+    case UnaryOp::tanh: f.template operator()<UnaryOp::tanh>(); break;
+    case UnaryOp::sigmoid: f.template operator()<UnaryOp::sigmoid>(); break;
+    case UnaryOp::abs: f.template operator()<UnaryOp::abs>(); break;
+    case UnaryOp::square: f.template operator()<UnaryOp::square>(); break;
+  }
 }
 
 }  // namespace ember::kernels

@@ -28,23 +28,6 @@ void backward(int64_t n, const float* x, const float* y, const float* dy, float*
                        [=](int64_t i) { return kernels::unary_bwd<Op>(x[i], y[i], dy[i]); });
 }
 
-/// Calls f.template operator()<op>() for the run-time op.
-template <class F>
-void with_op(kernels::UnaryOp op, const F& f) {
-  using U = kernels::UnaryOp;
-  switch (op) {
-    case U::exp: f.template operator()<U::exp>(); break;
-    case U::log: f.template operator()<U::log>(); break;
-    case U::sqrt: f.template operator()<U::sqrt>(); break;
-    case U::rsqrt: f.template operator()<U::rsqrt>(); break;
-    case U::sin: f.template operator()<U::sin>(); break;
-    case U::cos: f.template operator()<U::cos>(); break;
-    case U::tanh: f.template operator()<U::tanh>(); break;
-    case U::sigmoid: f.template operator()<U::sigmoid>(); break;
-    case U::abs: f.template operator()<U::abs>(); break;
-    case U::square: f.template operator()<U::square>(); break;
-  }
-}
 
 struct Fwd {
   int64_t n;
@@ -64,12 +47,12 @@ struct Bwd {
 }  // namespace unary_detail
 
 inline void unary_forward(kernels::UnaryOp op, int64_t n, const float* x, float* y) {
-  unary_detail::with_op(op, unary_detail::Fwd{n, x, y});
+  kernels::with_unary_op(op, unary_detail::Fwd{n, x, y});
 }
 
 inline void unary_backward(kernels::UnaryOp op, int64_t n, const float* x, const float* y,
                            const float* dy, float* dx) {
-  unary_detail::with_op(op, unary_detail::Bwd{n, x, y, dy, dx});
+  kernels::with_unary_op(op, unary_detail::Bwd{n, x, y, dy, dx});
 }
 
 }  // namespace ember::cpu

@@ -35,22 +35,6 @@ struct BwdOp {
   }
 };
 
-template <class F>
-void with_op(kernels::UnaryOp op, const F& f) {
-  using U = kernels::UnaryOp;
-  switch (op) {
-    case U::exp: f.template operator()<U::exp>(); break;
-    case U::log: f.template operator()<U::log>(); break;
-    case U::sqrt: f.template operator()<U::sqrt>(); break;
-    case U::rsqrt: f.template operator()<U::rsqrt>(); break;
-    case U::sin: f.template operator()<U::sin>(); break;
-    case U::cos: f.template operator()<U::cos>(); break;
-    case U::tanh: f.template operator()<U::tanh>(); break;
-    case U::sigmoid: f.template operator()<U::sigmoid>(); break;
-    case U::abs: f.template operator()<U::abs>(); break;
-    case U::square: f.template operator()<U::square>(); break;
-  }
-}
 
 struct Fwd {
   int64_t n;
@@ -76,12 +60,12 @@ struct Bwd {
 
 inline void unary_forward(kernels::UnaryOp op, int64_t n, const float* x, float* y,
                           cudaStream_t stream) {
-  unary_detail::with_op(op, unary_detail::Fwd{n, x, y, stream});
+  kernels::with_unary_op(op, unary_detail::Fwd{n, x, y, stream});
 }
 
 inline void unary_backward(kernels::UnaryOp op, int64_t n, const float* x, const float* y,
                            const float* dy, float* dx, cudaStream_t stream) {
-  unary_detail::with_op(op, unary_detail::Bwd{n, x, y, dy, dx, stream});
+  kernels::with_unary_op(op, unary_detail::Bwd{n, x, y, dy, dx, stream});
 }
 
 }  // namespace ember::cuda
