@@ -12,6 +12,7 @@
 #include "tensor.hpp"
 #include "autograd.hpp"
 #include "ops/batch_norm.hpp"
+#include "ops/broadcast.hpp"
 #include "ops/concat.hpp"
 #include "ops/conv2d.hpp"
 #include "ops/conv_transpose2d.hpp"

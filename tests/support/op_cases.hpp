@@ -832,6 +832,25 @@ inline void pointwise_cases(std::vector<OpCase>& c) {
        [](double x) { return std::fabs(x); }, -2.0f, 2.0f, true},
       {"square", [](const Ins& t) { return ember::square(t[0]); },
        [](double x) { return x * x; }, -3.0f, 3.0f},
+      // tensor-scalar ops (ScalarOp kernels)
+      {"div", [](const Ins& t) { return t[0] / 3.0f; }, [](double x) { return x / 3.0; },
+       -3.0f, 3.0f},
+      {"rdiv", [](const Ins& t) { return 3.0f / t[0]; }, [](double x) { return 3.0 / x; },
+       0.3f, 3.0f},
+      {"reciprocal", [](const Ins& t) { return ember::reciprocal(t[0]); },
+       [](double x) { return 1.0 / x; }, -3.0f, -0.3f},
+      {"pow", [](const Ins& t) { return ember::pow(t[0], 2.5f); },
+       [](double x) { return std::pow(x, 2.5); }, 0.2f, 3.0f},
+      {"pow", [](const Ins& t) { return ember::pow(t[0], 3.0f); },
+       [](double x) { return x * x * x; }, -2.0f, 2.0f},
+      {"pow", [](const Ins& t) { return ember::pow(t[0], -0.5f); },
+       [](double x) { return 1.0 / std::sqrt(x); }, 0.2f, 3.0f},
+      {"pow", [](const Ins& t) { return ember::pow(t[0], -2.0f); },
+       [](double x) { return 1.0 / (x * x); }, 0.3f, 3.0f},
+      {"clamp", [](const Ins& t) { return ember::clamp(t[0], -0.5f, 0.75f); },
+       [](double x) { return std::min(std::max(x, -0.5), 0.75); }, -2.0f, 2.0f, true},
+      {"sub", [](const Ins& t) { return 1.5f - t[0]; }, [](double x) { return 1.5 - x; },
+       -3.0f, 3.0f},
   };
   uint32_t seed = 9000;
   for (const PointwiseOp& op : kPointwise) {
@@ -861,6 +880,12 @@ inline void pointwise_cases(std::vector<OpCase>& c) {
 
 }  // namespace op_cases_detail
 
+}  // namespace ember_test
+
+#include "op_cases_broadcast.hpp"
+
+namespace ember_test {
+
 /// Every op case, built once.
 inline const std::vector<OpCase>& op_cases() {
   static const std::vector<OpCase> cases = [] {
@@ -869,6 +894,8 @@ inline const std::vector<OpCase>& op_cases() {
     op_cases_detail::determinism_cases(c);
     op_cases_detail::cuda_cases(c);
     op_cases_detail::pointwise_cases(c);
+    op_cases_detail::broadcast_cases(c);
+    op_cases_detail::reduce_dims_cases(c);
     return c;
   }();
   return cases;

@@ -141,12 +141,23 @@ TEST_CASE("determinism: pointwise ops are bitwise equal for 1, 2, 3 and 7 thread
   check_group("pointwise");
 }
 
+TEST_CASE("determinism: broadcasting add and mul are bitwise equal for 1, 2, 3 and 7 threads",
+          "[determinism][broadcast]") {
+  check_group("broadcast");
+}
+
+TEST_CASE("determinism: sums over dims are bitwise equal for 1, 2, 3 and 7 threads",
+          "[determinism][reduce_dims]") {
+  check_group("reduce_dims");
+}
+
 TEST_CASE("determinism: every determinism entry of the op table has a test case",
           "[determinism]") {
   for (const ember_test::OpCase* c : ember_test::op_cases(ember_test::kDeterminism)) {
     INFO(c->label << " is in group \"" << c->group << "\"");
     CHECK((c->group == "conv2d" || c->group == "conv_transpose2d linear" ||
-           c->group == "norm reduce" || c->group == "pointwise"));
+           c->group == "norm reduce" || c->group == "pointwise" || c->group == "broadcast" ||
+           c->group == "reduce_dims"));
   }
 }
 

@@ -247,9 +247,8 @@ TEST_CASE("errors: elementwise and losses", "[errors][elementwise]") {
   expect_invalid("add shape mismatch", "add", {"[2, 3]", "[3, 2]"}, [] {
     ember::add(t({2, 3}), t({3, 2}));
   });
-  expect_invalid("add: no broadcasting", "add", {"[2, 3]", "[3]"}, [] {
-    (void)(t({2, 3}) + t({3}));
-  });
+  expect_invalid("add: shapes that do not broadcast", "add", {"[2, 3]", "[2]", "dimension 1"},
+                 [] { (void)(t({2, 3}) + t({2})); });
   expect_invalid("sub shape mismatch", "sub", {"[2, 3]", "[2, 3, 1]"}, [] {
     (void)(t({2, 3}) - t({2, 3, 1}));
   });
@@ -257,6 +256,39 @@ TEST_CASE("errors: elementwise and losses", "[errors][elementwise]") {
   expect_invalid("mse_loss shape mismatch", "mse_loss", {"[4, 3]", "[4, 1]"}, [] {
     ember::mse_loss(t({4, 3}), t({4, 1}));
   });
+}
+
+TEST_CASE("errors: broadcasting ops and reductions over dims", "[errors][broadcast]") {
+  expect_invalid("div: shapes that do not broadcast", "div", {"[4, 3, 1, 1]", "[2, 3, 5, 5]"},
+                 [] { (void)(t({4, 3, 1, 1}) / t({2, 3, 5, 5})); });
+  expect_invalid("maximum: shapes that do not broadcast", "maximum", {"[3]", "[4]"},
+                 [] { ember::maximum(t({3}), t({4})); });
+  expect_invalid("minimum: shapes that do not broadcast", "minimum", {"[2, 3]", "[3, 2]"},
+                 [] { ember::minimum(t({2, 3}), t({3, 2})); });
+  expect_invalid("where: condition does not broadcast", "where", {"condition", "[5]", "[2, 3]"},
+                 [] { ember::where(t({5}), t({2, 3}), t({2, 3})); });
+  expect_invalid("where: a and b do not broadcast", "where", {"[2]", "[3]"},
+                 [] { ember::where(t({1}), t({2}), t({3})); });
+  expect_invalid("expand of a non-singleton dim", "expand", {"[2, 3]", "[2, 4]"},
+                 [] { ember::expand(t({2, 3}), {2, 4}); });
+  expect_invalid("expand to fewer dims", "expand", {"[2, 3]", "[3]"},
+                 [] { ember::expand(t({2, 3}), {3}); });
+  expect_invalid("expand with a negative size", "expand", {"[-2, 3]"},
+                 [] { ember::expand(t({1, 3}), {-2, 3}); });
+  expect_invalid("expand with -1 for a new dim", "expand", {"-1", "[-1, 3]"},
+                 [] { ember::expand(t({3}), {-1, 3}); });
+  expect_invalid("sum: dim out of range", "sum", {"dimension 2", "[2, 3]"},
+                 [] { ember::sum(t({2, 3}), 2); });
+  expect_invalid("mean: dim out of range", "mean", {"dimension -3", "[2, 3]"},
+                 [] { ember::mean(t({2, 3}), -3); });
+  expect_invalid("amax: a dim twice", "amax", {"more than once", "[2, 3]"},
+                 [] { ember::amax(t({2, 3}), {1, -1}); });
+  expect_invalid("var: dim out of range", "var", {"dimension 5", "[4]"},
+                 [] { ember::var(t({4}), 5); });
+  expect_invalid("argmax: dim out of range", "argmax", {"dimension 1", "[4]"},
+                 [] { ember::argmax(t({4}), 1); });
+  expect_invalid("clamp without bounds", "clamp", {"[2]"},
+                 [] { ember::clamp(t({2}), std::nullopt, std::nullopt); });
 }
 
 TEST_CASE("errors: views", "[errors][view]") {

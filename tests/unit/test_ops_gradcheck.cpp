@@ -195,7 +195,7 @@ void gradcheck_group(const std::string& group) {
 const char* const kGradcheckGroups[] = {
     "conv2d", "conv2d partial", "conv_transpose2d", "batch_norm train", "batch_norm eval",
     "group_norm", "gelu", "relu", "max_pool2d", "linear", "cat", "view", "elementwise", "reduce",
-    "pointwise"};
+    "pointwise", "broadcast", "reduce_dims"};
 
 }  // namespace gradcheck_test
 
@@ -244,6 +244,15 @@ TEST_CASE("gradcheck: gelu, exact and tanh forms", "[ops][gradcheck][gelu]") {
 }
 
 TEST_CASE("gradcheck: relu", "[ops][gradcheck][relu]") { gradcheck_group("relu"); }
+
+TEST_CASE("gradcheck: broadcasting add, sub, mul, div, maximum, minimum, where, expand",
+          "[ops][gradcheck][broadcast]") {
+  gradcheck_group("broadcast");
+}
+
+TEST_CASE("gradcheck: sum, mean, amax, var over dims", "[ops][gradcheck][reduce_dims]") {
+  gradcheck_group("reduce_dims");
+}
 
 TEST_CASE("gradcheck: pointwise ops, and their forward against a double reference",
           "[ops][gradcheck][pointwise]") {

@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -457,4 +458,129 @@ TEST_CASE("parity: conv2d_0 gradients through a reshape/mul/sum chain", "[ops][p
   expect_match("conv2d_0 via mul/sum/reshape gx", x.grad(), f.at("gx"), 1e-4, 1e-4);
   expect_match("conv2d_0 via mul/sum/reshape gw", w.grad(), f.at("gw"), 1e-4, 1e-4);
   expect_match("conv2d_0 via mul/sum/reshape gb", b.grad(), f.at("gb"), 1e-4, 1e-4);
+}
+
+// ---- broadcasting binary ops, tensor-scalar ops, reductions over dims ----
+
+TEST_CASE("parity: broadcasting add, sub, mul, div, maximum, minimum (y, ga, gb)",
+          "[ops][parity][broadcast]") {
+  // One float32 operation per element: y bitwise except div (PyTorch's vectorised division is
+  // correctly rounded too: bitwise). Gradients are the per-element gradient summed over the
+  // broadcast dims in another order: atol 1e-6, rtol 1e-5. Inputs are multiples of 1/4, so
+  // maximum/minimum meet ties (PyTorch splits the gradient in half).
+  const Fixture f = Fixture::load("broadcast_binary");
+  const char* ops[] = {"add", "sub", "mul", "div", "maximum", "minimum"};
+  for (const char* op : ops) {
+    for (int i = 0; i < 8; ++i) {
+      const std::string k = std::string(op) + "_" + std::to_string(i) + "_";
+      Tensor a = fixture_input(f, k + "a"), b = fixture_input(f, k + "b");
+      const std::string o = op;
+      Tensor y = o == "add"   ? a + b
+                 : o == "sub" ? a - b
+                 : o == "mul" ? a * b
+                 : o == "div" ? a / b
+                 : o == "maximum" ? ember::maximum(a, b)
+                                  : ember::minimum(a, b);
+      expect_match(k + "y", y, f.at(k + "y"), 0.0, 0.0);
+      y.backward(fixture_input(f, k + "gy", false));
+      expect_match(k + "ga", a.grad(), f.at(k + "ga"), 1e-6, 1e-5);
+      expect_match(k + "gb", b.grad(), f.at(k + "gb"), 1e-6, 1e-5);
+    }
+  }
+}
+
+TEST_CASE("parity: where and expand (exact values, summed gradients)",
+          "[ops][parity][broadcast]") {
+  const Fixture f = Fixture::load("where_expand");
+  Tensor c = fixture_input(f, "c", false), a = fixture_input(f, "a"), b = fixture_input(f, "b");
+  Tensor y = ember::where(c, a, b);
+  expect_match("where y", y, f.at("y"), 0.0, 0.0);
+  y.backward(fixture_input(f, "gy", false));
+  expect_match("where ga", a.grad(), f.at("ga"), 1e-6, 1e-5);
+  expect_match("where gb", b.grad(), f.at("gb"), 0.0, 0.0);
+  Tensor x = fixture_input(f, "x");
+  Tensor e = ember::expand(x, {2, 3, 4});
+  expect_match("expand", e, f.at("e"), 0.0, 0.0);
+  e.backward(fixture_input(f, "ge", false));
+  expect_match("expand gx", x.grad(), f.at("gx"), 1e-6, 1e-5);
+}
+
+TEST_CASE("parity: div, rdiv, reciprocal, rsub, clamp, pow on edge values and gradients",
+          "[ops][parity][pointwise]") {
+  // Edge values (signed zeros, 1e-20, 1e20, +-inf, NaN) must give PyTorch's results bitwise:
+  // x / 3 divides, 3 / x is reciprocal(x) * 3, pow's special exponents take PyTorch's special
+  // cases. General exponents (2.5, -1.5, 1/3) call powf: within 1 ulp (rtol 2e-7).
+  const Fixture f = Fixture::load("scalar_ops");
+  struct Spec {
+    std::string name;
+    std::function<Tensor(const Tensor&)> fn;
+    double rtol;
+  };
+  std::vector<Spec> specs = {
+      {"div3", [](const Tensor& t) { return t / 3.0f; }, 0.0},
+      {"div0", [](const Tensor& t) { return t / 0.0f; }, 0.0},
+      {"rdiv3", [](const Tensor& t) { return 3.0f / t; }, 0.0},
+      {"reciprocal", [](const Tensor& t) { return ember::reciprocal(t); }, 0.0},
+      {"rsub", [](const Tensor& t) { return 1.5f - t; }, 0.0},
+      {"clamp", [](const Tensor& t) { return ember::clamp(t, -0.5f, 0.75f); }, 0.0},
+      {"clamp_min", [](const Tensor& t) { return ember::clamp_min(t, 0.0f); }, 0.0},
+      {"clamp_max", [](const Tensor& t) { return ember::clamp_max(t, -1.0f); }, 0.0}};
+  for (const char* e : {"0", "1", "2", "3", "0.5", "-0.5", "-1", "-2", "2.5", "-1.5", "0.333333"}) {
+    const float ev = std::string(e) == "0.333333" ? 1.0f / 3.0f : std::stof(e);
+    const bool special = std::string(e) != "2.5" && std::string(e) != "-1.5" &&
+                         std::string(e) != "0.333333";
+    specs.push_back({std::string("pow_") + e, [ev](const Tensor& t) { return ember::pow(t, ev); },
+                     special ? 0.0 : 2.4e-7});
+  }
+  const Tensor edge = fixture_input(f, "edge", false);
+  for (const Spec& s : specs) {
+    const std::string& n = s.name;
+    expect_match(n + " on edge values", s.fn(edge), f.at(n + "_edge"), 0.0, s.rtol);
+    Tensor x = fixture_input(f, n + "_x");
+    Tensor y = s.fn(x);
+    expect_match(n + " y", y, f.at(n + "_y"), 0.0, s.rtol);
+    y.backward(fixture_input(f, n + "_gy", false));
+    // Gradients: a product or quotient of two or three rounded terms: rtol 1e-6.
+    expect_match(n + " gx", x.grad(), f.at(n + "_gx"), 1e-7, 1e-6);
+  }
+}
+
+TEST_CASE("parity: sum, mean, amax, var over dims, and argmax (incl. ties and NaN)",
+          "[ops][parity][reduce_dims]") {
+  // sum/mean/var: float32 sums of up to 120 terms in another order: atol 1e-5, rtol 1e-5 (var's
+  // two-pass formula against PyTorch's Welford). amax and argmax: exact; amax's gradient is
+  // shared among ties as PyTorch (gy / count): rtol 1e-6.
+  const Fixture f = Fixture::load("reduce_dims");
+  struct R {
+    std::vector<int64_t> dims;
+    bool keep;
+  };
+  const std::vector<R> rs = {{{1}, false},    {{-1}, true}, {{0, 2}, false}, {{0, 2, 3}, true},
+                             {{0}, false},    {{1}, true},  {{}, false}};
+  for (size_t i = 0; i < rs.size(); ++i) {
+    const R& r = rs[i];
+    for (const char* name : {"sum", "mean", "amax", "var", "var_biased"}) {
+      const std::string k = std::string(name) + "_" + std::to_string(i) + "_";
+      Tensor x = fixture_input(f, k + "x");
+      const std::string nm = name;
+      Tensor y = nm == "sum"    ? ember::sum(x, r.dims, r.keep)
+                 : nm == "mean" ? ember::mean(x, r.dims, r.keep)
+                 : nm == "amax" ? ember::amax(x, r.dims, r.keep)
+                                : ember::var(x, r.dims, nm == "var", r.keep);
+      const bool exact = nm == "amax";
+      expect_match(k + "y", y, f.at(k + "y"), exact ? 0.0 : 1e-5, exact ? 0.0 : 1e-5);
+      y.backward(fixture_input(f, k + "gy", false));
+      expect_match(k + "gx", x.grad(), f.at(k + "gx"), 1e-6, 1e-5);
+    }
+    if (r.dims.size() == 1) {
+      Tensor x = fixture_input(f, "sum_" + std::to_string(i) + "_x", false);
+      expect_match("argmax_" + std::to_string(i), ember::argmax(x, r.dims[0], r.keep),
+                   f.at("argmax_" + std::to_string(i)), 0.0, 0.0);
+    }
+  }
+  Tensor nx = fixture_input(f, "nan_x", false);
+  expect_match("argmax with NaN", ember::argmax(nx, 1), f.at("nan_argmax"), 0.0, 0.0);
+  expect_match("amax with NaN", ember::amax(nx, 1), f.at("nan_amax"), 0.0, 0.0);
+  Tensor last = fixture_input(f, "sum_6_x", false);
+  expect_match("argmax flattened", ember::argmax(last), f.at("flat_argmax"), 0.0, 0.0);
 }

@@ -17,6 +17,38 @@ namespace ember::kernels {
 /// formulas are in unary_math.hpp.
 enum class UnaryOp : int { exp, log, sqrt, rsqrt, sin, cos, tanh, sigmoid, abs, square };
 
+/// The broadcasting tensor-tensor ops (cpu/broadcast.hpp, cuda/broadcast.cuh); their formulas
+/// are in binary_math.hpp.
+enum class BinaryOp : int { add, sub, mul, div, maximum, minimum };
+
+/// The tensor-scalar ops with parameters s0, s1 (cpu/broadcast.hpp, cuda/broadcast.cuh):
+///   div    x / s0                 rdiv   (1 / x) * s0 (PyTorch's s0 / x: reciprocal, then mul)
+///   pow    x ** s0                clamp  min(max(x, s0), s1), NaN kept
+enum class ScalarOp : int { div, rdiv, pow, clamp };
+
+/// The most dimensions a broadcast or a reduction has after merging (ops/broadcast.hpp).
+constexpr int kMaxMergedRank = 8;
+
+/// Up to three operands read with broadcasting into one contiguous output of `rank` merged
+/// dimensions: output element (i_0, ..., i_{rank-1}) reads operand k at
+/// sum_d i_d * stride[k][d] (stride 0 along the dims operand k is broadcast over).
+struct BroadcastShape {
+  int rank;       // >= 1
+  int64_t numel;  // product of size
+  int64_t size[kMaxMergedRank];
+  int64_t stride[3][kMaxMergedRank];
+};
+
+/// A reduction of a contiguous input over some of its dims. Output element o (row-major over the
+/// kept dims) reduces the elements base(o) + off(j), j = 0 .. red_numel - 1 in row-major order
+/// over the reduced dims. Sizes and strides are those of the input after merging.
+struct ReduceShape {
+  int n_keep, n_red;  // n_red >= 1
+  int64_t out_numel, red_numel;
+  int64_t keep_size[kMaxMergedRank], keep_stride[kMaxMergedRank];
+  int64_t red_size[kMaxMergedRank], red_stride[kMaxMergedRank];
+};
+
 struct Conv2dShape {
   int N, C, H, W;   // input
   int K, R, S;      // output channels, kernel height, kernel width

@@ -1,20 +1,23 @@
 // @file include/ember/ops/elementwise.hpp
-// @brief add, sub, mul (tensor-tensor, same shape), scalar multiply/add, neg, and operators.
+// @brief add, sub, mul, div, maximum, minimum (tensor-tensor, broadcasting), the tensor-scalar
+//        forms (add, sub, mul, div, rsub, rdiv, pow, clamp), neg, reciprocal, and the operators.
 //
-// Contract: tensor-tensor ops need equal shapes and devices (no broadcasting); the result is a
-// new tensor. Gradients: d(a+b) = (g, g); d(a-b) = (g, -g); d(a*b) = (g*b, g*a); d(s*a) = s*g.
+// Contract: tensor-tensor ops broadcast as PyTorch (ops/broadcast.hpp) and need both tensors on
+// one device; the result is a new tensor. Gradients: d(a+b) = (g, g); d(a-b) = (g, -g);
+// d(a*b) = (g*b, g*a); d(a/b) = (g/b, -g*((a/b)/b)); each summed back to its input's shape.
+// Scalar forms compute what PyTorch computes: x / s divides (it does not multiply by 1/s);
+// s / x is reciprocal(x) * s and s - x is s + (-x), as torch.Tensor.__rtruediv__ / __rsub__.
 #pragma once
+#include <limits>
+#include <optional>
+#include <string>
+
+#include "broadcast.hpp"
 #include "common.hpp"
 
 namespace ember {
 
 namespace detail {
-
-inline void check_same_shape(const char* op, const Tensor& a, const Tensor& b) {
-  check_tensors(op, {{"a", &a}, {"b", &b}});
-  check_arg(a.shape() == b.shape(), op, "shapes differ: a ", to_string(a.shape()), ", b ",
-            to_string(b.shape()));
-}
 
 inline Tensor scale(const Tensor& x, float alpha) {
   Tensor y = empty_like(x);
@@ -22,48 +25,85 @@ inline Tensor scale(const Tensor& x, float alpha) {
   return y;
 }
 
-}  // namespace detail
-
-inline Tensor add(const Tensor& a, const Tensor& b) {
-  detail::check_same_shape("add", a, b);
-  Tensor y = empty_like(a);
-  EMBER_DISPATCH("add", a, add, a.numel(), a.data(), b.data(), y.data());
-  if (detail::needs_graph({&a, &b}))
-    detail::record("add", y, {a, b}, [](const Tensor& g, const std::vector<bool>&) {
-      return std::vector<Tensor>{g, g};
-    });
-  return y;
-}
-
-inline Tensor sub(const Tensor& a, const Tensor& b) {
-  detail::check_same_shape("sub", a, b);
-  Tensor y = empty_like(a);
-  EMBER_DISPATCH("sub", a, sub, a.numel(), a.data(), b.data(), y.data());
-  if (detail::needs_graph({&a, &b}))
-    detail::record("sub", y, {a, b}, [](const Tensor& g, const std::vector<bool>& needs) {
-      return std::vector<Tensor>{g, needs[1] ? detail::scale(g, -1.0f) : Tensor()};
-    });
-  return y;
-}
-
-inline Tensor mul(const Tensor& a, const Tensor& b) {
-  detail::check_same_shape("mul", a, b);
-  Tensor y = empty_like(a);
-  EMBER_DISPATCH("mul", a, mul, a.numel(), a.data(), b.data(), y.data());
-  if (detail::needs_graph({&a, &b})) {
+/// a op b with broadcasting. Equal shapes of add/sub/mul take the contiguous kernels (the same
+/// values: the formulas are the same); others one broadcast launch. Backward: the per-element
+/// gradients (binary_math.hpp), each summed back to its input's shape.
+inline Tensor binary(const char* op, kernels::BinaryOp kind, const Tensor& a, const Tensor& b) {
+  check_tensors(op, {{"a", &a}, {"b", &b}});
+  const Shape out = broadcast_shapes(op, a.shape(), b.shape());
+  checked_numel(out, op);
+  Tensor y = Tensor::empty(out, a.device(), op);
+  const bool same = a.shape() == b.shape();
+  const kernels::BroadcastShape bs = make_broadcast(op, out, {a.shape(), b.shape()});
+  if (same && kind == kernels::BinaryOp::add)
+    EMBER_DISPATCH(op, a, add, a.numel(), a.data(), b.data(), y.data());
+  else if (same && kind == kernels::BinaryOp::sub)
+    EMBER_DISPATCH(op, a, sub, a.numel(), a.data(), b.data(), y.data());
+  else if (same && kind == kernels::BinaryOp::mul)
+    EMBER_DISPATCH(op, a, mul, a.numel(), a.data(), b.data(), y.data());
+  else
+    EMBER_DISPATCH(op, a, binary_forward, kind, bs, a.data(), b.data(), y.data());
+  if (needs_graph({&a, &b})) {
     Tensor sa = a.detach(), sb = b.detach();
-    detail::record("mul", y, {a, b}, [sa, sb](const Tensor& g, const std::vector<bool>& needs) {
+    const std::string what = std::string(op) + " backward";
+    record(op, y, {a, b}, [sa, sb, bs, kind, what](const Tensor& g,
+                                                   const std::vector<bool>& needs) {
+      Tensor ga, gb;  // per output element
+      if (kind == kernels::BinaryOp::add || kind == kernels::BinaryOp::sub) {
+        ga = g;
+        gb = g;
+      } else if (kind == kernels::BinaryOp::mul && sa.shape() == sb.shape()) {
+        for (int i = 0; i < 2; ++i) {
+          if (!needs[i]) continue;
+          Tensor& out_g = i == 0 ? ga : gb;
+          out_g = empty_like(g);
+          EMBER_DISPATCH(what.c_str(), g, mul, g.numel(), g.data(), (i == 0 ? sb : sa).data(),
+                         out_g.data());
+        }
+      } else {
+        if (needs[0]) ga = empty_like(g);
+        if (needs[1]) gb = empty_like(g);
+        EMBER_DISPATCH(what.c_str(), g, binary_backward, kind, bs, sa.data(), sb.data(),
+                       g.data(), ga.defined() ? ga.data() : nullptr,
+                       gb.defined() ? gb.data() : nullptr);
+      }
       std::vector<Tensor> out(2);
-      for (int i = 0; i < 2; ++i) {
-        if (!needs[i]) continue;
-        const Tensor& other = i == 0 ? sb : sa;
-        out[i] = empty_like(g);
-        EMBER_DISPATCH("mul backward", g, mul, g.numel(), g.data(), other.data(), out[i].data());
+      if (needs[0]) out[0] = sum_to(ga, sa.shape());
+      if (needs[1]) {
+        out[1] = sum_to(gb, sb.shape());
+        if (kind == kernels::BinaryOp::sub) out[1] = scale(out[1], -1.0f);
       }
       return out;
     });
   }
   return y;
+}
+
+}  // namespace detail
+
+/// a + b, broadcasting (torch.add).
+inline Tensor add(const Tensor& a, const Tensor& b) {
+  return detail::binary("add", kernels::BinaryOp::add, a, b);
+}
+/// a - b, broadcasting (torch.sub).
+inline Tensor sub(const Tensor& a, const Tensor& b) {
+  return detail::binary("sub", kernels::BinaryOp::sub, a, b);
+}
+/// a * b, broadcasting (torch.mul).
+inline Tensor mul(const Tensor& a, const Tensor& b) {
+  return detail::binary("mul", kernels::BinaryOp::mul, a, b);
+}
+/// a / b, broadcasting, true division (torch.div).
+inline Tensor div(const Tensor& a, const Tensor& b) {
+  return detail::binary("div", kernels::BinaryOp::div, a, b);
+}
+/// Elementwise max, broadcasting, NaN propagated (torch.maximum); ties split the gradient.
+inline Tensor maximum(const Tensor& a, const Tensor& b) {
+  return detail::binary("maximum", kernels::BinaryOp::maximum, a, b);
+}
+/// Elementwise min, broadcasting, NaN propagated (torch.minimum); ties split the gradient.
+inline Tensor minimum(const Tensor& a, const Tensor& b) {
+  return detail::binary("minimum", kernels::BinaryOp::minimum, a, b);
 }
 
 /// alpha * x
@@ -91,15 +131,70 @@ inline Tensor add(const Tensor& x, float s) {
 
 inline Tensor neg(const Tensor& x) { return mul(x, -1.0f); }
 
+namespace detail {
+inline Tensor scalar_op(const char* op, kernels::ScalarOp kind, const Tensor& x, float s0,
+                        float s1 = 0.0f) {
+  check_tensors(op, {{"x", &x}});
+  Tensor y = empty_like(x);
+  EMBER_DISPATCH(op, x, scalar_forward, kind, x.numel(), x.data(), s0, s1, y.data());
+  if (needs_graph({&x})) {
+    Tensor sx = x.detach();
+    const std::string what = std::string(op) + " backward";
+    record(op, y, {x}, [sx, kind, s0, s1, what](const Tensor& g, const std::vector<bool>&) {
+      Tensor gx = empty_like(g);
+      EMBER_DISPATCH(what.c_str(), g, scalar_backward, kind, g.numel(), sx.data(), s0, s1,
+                     g.data(), gx.data());
+      return std::vector<Tensor>{gx};
+    });
+  }
+  return y;
+}
+}  // namespace detail
+
+/// x / s, true division (torch.div(x, s)): not x * (1 / s).
+inline Tensor div(const Tensor& x, float s) {
+  return detail::scalar_op("div", kernels::ScalarOp::div, x, s);
+}
+/// x - s.
+inline Tensor sub(const Tensor& x, float s) { return add(x, -s); }
+/// 1 / x (torch.reciprocal).
+inline Tensor reciprocal(const Tensor& x) {
+  return detail::scalar_op("reciprocal", kernels::ScalarOp::rdiv, x, 1.0f);
+}
+/// x ** exponent (torch.pow(x, exponent)), with PyTorch's special cases for 0, 1, 2, 3, 0.5,
+/// -0.5, -1, -2; gradient exponent * x ** (exponent - 1) (0 for exponent 0).
+inline Tensor pow(const Tensor& x, float exponent) {
+  return detail::scalar_op("pow", kernels::ScalarOp::pow, x, exponent);
+}
+/// min(max(x, lo), hi) (torch.clamp): a missing bound is not applied; NaN stays NaN; the
+/// gradient passes where lo <= x <= hi. Without either bound it throws, as PyTorch.
+inline Tensor clamp(const Tensor& x, std::optional<float> lo, std::optional<float> hi) {
+  check_arg(lo.has_value() || hi.has_value(), "clamp", "at least one of min and max must be "
+            "given (x ", x.defined() ? to_string(x.shape()) : std::string("undefined"), ")");
+  const float inf = std::numeric_limits<float>::infinity();
+  return detail::scalar_op("clamp", kernels::ScalarOp::clamp, x, lo ? *lo : -inf,
+                           hi ? *hi : inf);
+}
+/// torch.clamp_min / clamp(min=lo) and torch.clamp_max / clamp(max=hi).
+inline Tensor clamp_min(const Tensor& x, float lo) { return clamp(x, lo, std::nullopt); }
+inline Tensor clamp_max(const Tensor& x, float hi) { return clamp(x, std::nullopt, hi); }
+
 inline Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
 inline Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }
 inline Tensor operator*(const Tensor& a, const Tensor& b) { return mul(a, b); }
+inline Tensor operator/(const Tensor& a, const Tensor& b) { return div(a, b); }
 inline Tensor operator*(const Tensor& x, float s) { return mul(x, s); }
 inline Tensor operator*(float s, const Tensor& x) { return mul(x, s); }
-inline Tensor operator/(const Tensor& x, float s) { return mul(x, 1.0f / s); }
+inline Tensor operator/(const Tensor& x, float s) { return div(x, s); }
+/// s / x: reciprocal(x) * s, as PyTorch's __rtruediv__.
+inline Tensor operator/(float s, const Tensor& x) {
+  return detail::scalar_op("rdiv", kernels::ScalarOp::rdiv, x, s);
+}
 inline Tensor operator+(const Tensor& x, float s) { return add(x, s); }
 inline Tensor operator+(float s, const Tensor& x) { return add(x, s); }
 inline Tensor operator-(const Tensor& x, float s) { return add(x, -s); }
+/// s - x: s + (-x) (bitwise s - x), as PyTorch's __rsub__.
+inline Tensor operator-(float s, const Tensor& x) { return add(neg(x), s); }
 inline Tensor operator-(const Tensor& x) { return neg(x); }
 
 }  // namespace ember

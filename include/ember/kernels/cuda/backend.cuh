@@ -26,6 +26,7 @@
 
 #include "allocator.cuh"
 #include "batch_norm.cuh"
+#include "broadcast.cuh"
 #include "common.cuh"
 #include "concat.cuh"
 #include "conv2d.cuh"
@@ -38,6 +39,7 @@
 #include "optim.cuh"
 #include "random.cuh"
 #include "reduce.cuh"
+#include "reduce_dims.cuh"
 #include "relu.cuh"
 #include "silu.cuh"
 #include "unary.cuh"
