@@ -93,6 +93,17 @@ inline void broadcast_cases(std::vector<OpCase>& c) {
                          op.fn, kCuda, {1e-6, 1e-6}});
     }
   }
+  // Comparisons (no gradient): the 0/1 masks must be equal.
+  for (const auto& [sa, sb] : std::vector<std::pair<Shape, Shape>>{{{n, 3, 4, 5}, {n, 3, 1, 1}},
+                                                                   {{3, 1}, {4}}}) {
+    const std::string shapes = "(a " + ember::to_string(sa) + ", b " + ember::to_string(sb) + ")";
+    c.push_back(OpCase{"broadcast", "gt", "gt" + shapes,
+                       {in("a", sa).constant(), in("b", sb).constant()},
+                       [](const Ins& t) { return ember::gt(t[0], t[1]); }, kCuda, {0.0, 0.0}});
+    c.push_back(OpCase{"broadcast", "le", "le" + shapes,
+                       {in("a", sa).constant(), in("b", sb).constant()},
+                       [](const Ins& t) { return ember::le(t[0], t[1]); }, kCuda, {0.0, 0.0}});
+  }
   // Determinism across thread counts and ISAs: the time-embedding add and the schedule scale of
   // the diffusion U-Net at batch 32.
   c.push_back(OpCase{"broadcast", "add", "add(x [32, 64, 16, 16], emb [32, 64, 1, 1])",

@@ -81,6 +81,9 @@ TEST_CASE("broadcast by hand: scalar forms as PyTorch computes them", "[broadcas
   const float nan = std::numeric_limits<float>::quiet_NaN();
   CHECK(std::isnan(values(ember::clamp(hand({nan}, {1}), 0.0f, 1.0f))[0]));
   CHECK(std::isnan(values(ember::maximum(hand({nan, 1}, {2}), hand({0}, {1})))[0]));
+  CHECK(values(hand({1, 2, 3}, {3}) > 2.0f) == std::vector<float>{0, 0, 1});
+  CHECK(values(ember::eq(hand({1, nan}, {2}), hand({1, nan}, {2}))) == std::vector<float>{1, 0});
+  CHECK(values(ember::ne(hand({nan}, {1}), 0.0f)) == std::vector<float>{1});
 }
 
 TEST_CASE("reductions by hand: sum, mean, amax, var over dims, argmax", "[reduce_dims][hand]") {

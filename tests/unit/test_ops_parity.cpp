@@ -584,3 +584,23 @@ TEST_CASE("parity: sum, mean, amax, var over dims, and argmax (incl. ties and Na
   Tensor last = fixture_input(f, "sum_6_x", false);
   expect_match("argmax flattened", ember::argmax(last), f.at("flat_argmax"), 0.0, 0.0);
 }
+
+TEST_CASE("parity: comparisons gt, ge, lt, le, eq, ne (broadcast, ties, NaN; exact)",
+          "[ops][parity][broadcast]") {
+  const Fixture f = Fixture::load("compare");
+  Tensor a = fixture_input(f, "a", false), b = fixture_input(f, "b", false);
+  expect_match("gt", ember::gt(a, b), f.at("gt"), 0.0, 0.0);
+  expect_match("ge", a >= b, f.at("ge"), 0.0, 0.0);
+  expect_match("lt", a < b, f.at("lt"), 0.0, 0.0);
+  expect_match("le", ember::le(a, b), f.at("le"), 0.0, 0.0);
+  expect_match("eq", ember::eq(a, b), f.at("eq"), 0.0, 0.0);
+  expect_match("ne", ember::ne(a, b), f.at("ne"), 0.0, 0.0);
+  expect_match("gt scalar", a > 0.5f, f.at("gt_s"), 0.0, 0.0);
+  expect_match("ge scalar", ember::ge(a, 0.5f), f.at("ge_s"), 0.0, 0.0);
+  expect_match("lt scalar", ember::lt(a, 0.5f), f.at("lt_s"), 0.0, 0.0);
+  expect_match("le scalar", a <= 0.5f, f.at("le_s"), 0.0, 0.0);
+  expect_match("eq scalar", ember::eq(a, 0.5f), f.at("eq_s"), 0.0, 0.0);
+  expect_match("ne scalar", ember::ne(a, 0.5f), f.at("ne_s"), 0.0, 0.0);
+  Tensor g = fixture_input(f, "a", true);
+  CHECK_FALSE(ember::gt(g, 0.0f).requires_grad());  // comparisons have no gradient
+}

@@ -10,6 +10,7 @@
 //   div       a / b              g / b                     -g * ((a / b) / b)
 //   maximum   max(a, b), NaN     g (a > b), g / 2 (a == b) g (b > a), g / 2 (a == b)
 //   minimum   min(a, b), NaN     g (a < b), g / 2 (a == b) g (b < a), g / 2 (a == b)
+//   gt ge lt le eq ne: 1 or 0 (false for NaN except ne), no gradient
 // Tensor-scalar ops (ScalarOp), x the tensor, s0/s1 the scalars:
 //   div       x / s0             g / s0
 //   rdiv      (1 / x) * s0       -(g * s0) * (r * r), r = 1 / x  (PyTorch: reciprocal, then mul)
@@ -38,12 +39,20 @@ EMBER_HD float binary_fwd(float a, float b) {
   if constexpr (Op == BinaryOp::div) return rn_div(a, b);
   if constexpr (Op == BinaryOp::maximum) return (a != a || b != b) ? a + b : (a > b ? a : b);
   if constexpr (Op == BinaryOp::minimum) return (a != a || b != b) ? a + b : (a < b ? a : b);
+  if constexpr (Op == BinaryOp::gt) return a > b ? 1.0f : 0.0f;
+  if constexpr (Op == BinaryOp::ge) return a >= b ? 1.0f : 0.0f;
+  if constexpr (Op == BinaryOp::lt) return a < b ? 1.0f : 0.0f;
+  if constexpr (Op == BinaryOp::le) return a <= b ? 1.0f : 0.0f;
+  if constexpr (Op == BinaryOp::eq) return a == b ? 1.0f : 0.0f;
+  if constexpr (Op == BinaryOp::ne) return a != b ? 1.0f : 0.0f;
   return a;
 }
 
 /// The gradients of a and b of one output element with gradient g.
 template <BinaryOp Op>
 EMBER_HD void binary_bwd(float a, float b, float g, float& ga, float& gb) {
+  ga = 0.0f;  // comparisons (never called for them: they record no backward)
+  gb = 0.0f;
   if constexpr (Op == BinaryOp::add) {
     ga = g;
     gb = g;
@@ -80,6 +89,12 @@ void with_binary_op(BinaryOp op, const F& f) {
     case BinaryOp::div: f.template operator()<BinaryOp::div>(); break;
     case BinaryOp::maximum: f.template operator()<BinaryOp::maximum>(); break;
     case BinaryOp::minimum: f.template operator()<BinaryOp::minimum>(); break;
+    case BinaryOp::gt: f.template operator()<BinaryOp::gt>(); break;
+    case BinaryOp::ge: f.template operator()<BinaryOp::ge>(); break;
+    case BinaryOp::lt: f.template operator()<BinaryOp::lt>(); break;
+    case BinaryOp::le: f.template operator()<BinaryOp::le>(); break;
+    case BinaryOp::eq: f.template operator()<BinaryOp::eq>(); break;
+    case BinaryOp::ne: f.template operator()<BinaryOp::ne>(); break;
   }
 }
 

@@ -19,7 +19,8 @@ enum class UnaryOp : int { exp, log, sqrt, rsqrt, sin, cos, tanh, sigmoid, abs, 
 
 /// The broadcasting tensor-tensor ops (cpu/broadcast.hpp, cuda/broadcast.cuh); their formulas
 /// are in binary_math.hpp.
-enum class BinaryOp : int { add, sub, mul, div, maximum, minimum };
+/// The comparisons (gt ... ne) give 1.0f or 0.0f and have no gradient.
+enum class BinaryOp : int { add, sub, mul, div, maximum, minimum, gt, ge, lt, le, eq, ne };
 
 /// The tensor-scalar ops with parameters s0, s1 (cpu/broadcast.hpp, cuda/broadcast.cuh):
 ///   div    x / s0                 rdiv   (1 / x) * s0 (PyTorch's s0 / x: reciprocal, then mul)

@@ -43,7 +43,8 @@ inline Tensor binary(const char* op, kernels::BinaryOp kind, const Tensor& a, co
     EMBER_DISPATCH(op, a, mul, a.numel(), a.data(), b.data(), y.data());
   else
     EMBER_DISPATCH(op, a, binary_forward, kind, bs, a.data(), b.data(), y.data());
-  if (needs_graph({&a, &b})) {
+  const bool comparison = static_cast<int>(kind) >= static_cast<int>(kernels::BinaryOp::gt);
+  if (!comparison && needs_graph({&a, &b})) {
     Tensor sa = a.detach(), sb = b.detach();
     const std::string what = std::string(op) + " backward";
     record(op, y, {a, b}, [sa, sb, bs, kind, what](const Tensor& g,
@@ -130,6 +131,47 @@ inline Tensor add(const Tensor& x, float s) {
 }
 
 inline Tensor neg(const Tensor& x) { return mul(x, -1.0f); }
+
+/// Comparisons, broadcasting (torch.gt, ge, lt, le, eq, ne): 1.0 where true, 0.0 elsewhere (a
+/// float mask: ember's tensors are float32; PyTorch returns bool). Not differentiable. The
+/// float forms compare with a scalar (x > 0.5f).
+inline Tensor gt(const Tensor& a, const Tensor& b) {
+  return detail::binary("gt", kernels::BinaryOp::gt, a, b);
+}
+inline Tensor ge(const Tensor& a, const Tensor& b) {
+  return detail::binary("ge", kernels::BinaryOp::ge, a, b);
+}
+inline Tensor lt(const Tensor& a, const Tensor& b) {
+  return detail::binary("lt", kernels::BinaryOp::lt, a, b);
+}
+inline Tensor le(const Tensor& a, const Tensor& b) {
+  return detail::binary("le", kernels::BinaryOp::le, a, b);
+}
+inline Tensor eq(const Tensor& a, const Tensor& b) {
+  return detail::binary("eq", kernels::BinaryOp::eq, a, b);
+}
+inline Tensor ne(const Tensor& a, const Tensor& b) {
+  return detail::binary("ne", kernels::BinaryOp::ne, a, b);
+}
+namespace detail {
+inline Tensor scalar_like(const Tensor& x, float s) {
+  return full(Shape{}, s, x.defined() ? x.device() : Device::cpu);
+}
+}  // namespace detail
+inline Tensor gt(const Tensor& x, float s) { return gt(x, detail::scalar_like(x, s)); }
+inline Tensor ge(const Tensor& x, float s) { return ge(x, detail::scalar_like(x, s)); }
+inline Tensor lt(const Tensor& x, float s) { return lt(x, detail::scalar_like(x, s)); }
+inline Tensor le(const Tensor& x, float s) { return le(x, detail::scalar_like(x, s)); }
+inline Tensor eq(const Tensor& x, float s) { return eq(x, detail::scalar_like(x, s)); }
+inline Tensor ne(const Tensor& x, float s) { return ne(x, detail::scalar_like(x, s)); }
+inline Tensor operator>(const Tensor& a, const Tensor& b) { return gt(a, b); }
+inline Tensor operator>=(const Tensor& a, const Tensor& b) { return ge(a, b); }
+inline Tensor operator<(const Tensor& a, const Tensor& b) { return lt(a, b); }
+inline Tensor operator<=(const Tensor& a, const Tensor& b) { return le(a, b); }
+inline Tensor operator>(const Tensor& x, float s) { return gt(x, s); }
+inline Tensor operator>=(const Tensor& x, float s) { return ge(x, s); }
+inline Tensor operator<(const Tensor& x, float s) { return lt(x, s); }
+inline Tensor operator<=(const Tensor& x, float s) { return le(x, s); }
 
 namespace detail {
 inline Tensor scalar_op(const char* op, kernels::ScalarOp kind, const Tensor& x, float s0,
