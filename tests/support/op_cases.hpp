@@ -861,6 +861,11 @@ inline void pointwise_cases(std::vector<OpCase>& c) {
 
 }  // namespace op_cases_detail
 
+}  // namespace ember_test
+// ---- softmax family: softmax_cases (softmax, log_softmax, nll_loss, cross_entropy) ----
+#include "op_cases_softmax.hpp"
+namespace ember_test {
+
 /// Every op case, built once.
 inline const std::vector<OpCase>& op_cases() {
   static const std::vector<OpCase> cases = [] {
@@ -869,6 +874,7 @@ inline const std::vector<OpCase>& op_cases() {
     op_cases_detail::determinism_cases(c);
     op_cases_detail::cuda_cases(c);
     op_cases_detail::pointwise_cases(c);
+    op_cases_detail::softmax_cases(c);  // softmax family
     return c;
   }();
   return cases;

@@ -34,6 +34,7 @@ inline kernels::SoftmaxShape softmax_shape(const char* op, const Tensor& x, int6
 }
 
 inline Tensor softmax_impl(const char* op, const Tensor& x, int64_t dim, bool log) {
+  check_arg(x.defined(), op, "input is undefined");
   check_tensors(op, {{"input", &x}});
   const kernels::SoftmaxShape s = softmax_shape(op, x, dim);
   Tensor y = empty_like(x);
