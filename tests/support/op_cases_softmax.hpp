@@ -130,6 +130,34 @@ inline void softmax_cases(std::vector<OpCase>& c) {
     c.push_back(e);
   }
 
+  // ---- cross_entropy with class-probability targets (the input's shape): differentiable in
+  // both; smooth in the logits, linear in the targets.
+  struct ProbCfg {
+    Shape x;
+    Reduction r;
+    double ls;
+  };
+  const ProbCfg pc[] = {{{4, 5}, Reduction::mean, 0.0},
+                        {{4, 5}, Reduction::sum, 0.2},
+                        {{2, 3, 2, 3}, Reduction::none, 0.1},
+                        {{2, 3, 4}, Reduction::mean, 0.3},
+                        {{5}, Reduction::mean, 0.0}};
+  for (const ProbCfg& g : pc) {
+    const Reduction r = g.r;
+    const double ls = g.ls;
+    OpCase e{"cross_entropy", "cross_entropy",
+             "cross_entropy(input " + ember::to_string(g.x) + ", probability target, " +
+                 ember::reduction_name(r) + ", label_smoothing " + std::to_string(ls) + ")",
+             {in("input", g.x).range(-3.0f, 3.0f), in("target", g.x).range(0.0f, 1.0f)},
+             [=](const Ins& t) {
+               return ember::cross_entropy(t[0], t[1], r, -100, ls);
+             },
+             kGradcheck, {1e-3, 1e-3}, 5e-3f};
+    e.seed = seed++;
+    e.rseed = seed;
+    c.push_back(e);
+  }
+
   // ---- CPU vs CUDA: the device's expf/logf may differ from the C library's by an ulp or so.
   const int64_t B = full_or_emulated(256, 8);
   for (const SmCfg& g : {SmCfg{{3, 5, 7}, 0}, SmCfg{{3, 5, 7}, 1}, SmCfg{{3, 5, 7}, -1},
@@ -174,6 +202,18 @@ inline void softmax_cases(std::vector<OpCase>& c) {
       };
     c.push_back(OpCase{"cross_entropy", g.nll ? "nll_loss" : "cross_entropy", label,
                        {in("input", g.x).filled(Init::randn)}, f, kCuda, {1e-6, 1e-5}});
+  }
+
+  for (const ProbCfg& g : {ProbCfg{{B, 10}, Reduction::mean, 0.1},
+                           ProbCfg{{3, 4, 5, 5}, Reduction::none, 0.0}}) {
+    const Reduction r = g.r;
+    const double ls = g.ls;
+    c.push_back(OpCase{"cross_entropy", "cross_entropy",
+                       "cross_entropy x " + ember::to_string(g.x) + " probability target " +
+                           ember::reduction_name(r) + ", label_smoothing " + std::to_string(ls),
+                       {in("input", g.x).filled(Init::randn), in("target", g.x).range(0.0f, 1.0f)},
+                       [=](const Ins& t) { return ember::cross_entropy(t[0], t[1], r, -100, ls); },
+                       kCuda, {1e-6, 1e-5}});
   }
 
   // ---- determinism: enough columns for several parallel chunks, bitwise equal.

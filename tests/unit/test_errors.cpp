@@ -465,4 +465,10 @@ TEST_CASE("errors: softmax, log_softmax, nll_loss, cross_entropy", "[errors][sof
   });
   expect_invalid("cross_entropy undefined target", "cross_entropy", {"target is undefined"},
                  [&] { (void)ember::cross_entropy(x, Tensor()); });
+  expect_invalid("cross_entropy probability targets with ignore_index", "cross_entropy",
+                 {"ignore_index is not supported", "class-probability", "[4, 3]", "got ignore_index 1"},
+                 [&] {
+                   (void)ember::cross_entropy(x, t({4, 3}),
+                                              ember::CrossEntropyOptions().ignore_index(1));
+                 });
 }

@@ -516,3 +516,26 @@ TEST_CASE("parity: cross_entropy and nll_loss (y, gx): reductions, ignore_index,
     expect_match(std::string(name) + " gx", x.grad(), f.at("gx"), 1e-6, 1e-5);
   }
 }
+
+TEST_CASE("parity: cross_entropy with class-probability targets (y, gx, gtarget)",
+          "[ops][parity][cross_entropy]") {
+  // Targets with the input's shape are probabilities (PyTorch's rule), differentiable too.
+  // Same tolerances as the class-index cases; gtarget = -g log_softmax (1 - ls) is O(1-10).
+  const ember::Reduction reductions[] = {ember::Reduction::none, ember::Reduction::mean,
+                                         ember::Reduction::sum};
+  for (const char* name : {"cross_entropy_prob_mean", "cross_entropy_prob_sum_ls",
+                           "cross_entropy_prob_none_spatial", "cross_entropy_prob_1d"}) {
+    INFO("fixture " << name);
+    const Fixture f = Fixture::load(name);
+    Tensor x = fixture_input(f, "x");
+    Tensor t = fixture_input(f, "target");
+    Tensor y = ember::cross_entropy(x, t,
+                                    ember::CrossEntropyOptions()
+                                        .reduction(reductions[int(f.scalar("reduction"))])
+                                        .label_smoothing(double(f.scalar("label_smoothing"))));
+    expect_match(std::string(name) + " y", y, f.at("y"), 1e-5, 1e-5);
+    y.backward(fixture_input(f, "gy", false));
+    expect_match(std::string(name) + " gx", x.grad(), f.at("gx"), 1e-6, 1e-5);
+    expect_match(std::string(name) + " gtarget", t.grad(), f.at("gtarget"), 1e-5, 1e-5);
+  }
+}

@@ -95,6 +95,27 @@ TEST_CASE("cross_entropy: a case by hand with every reduction, ignore_index, smo
   expect_values(xg.grad(), {0.125, 0.125, -0.25, 0.3, -0.4, 0.1}, 1e-6);
 }
 
+TEST_CASE("cross_entropy: one-hot probability targets equal class-index targets",
+          "[cross_entropy]") {
+  const float l2 = float(std::log(2.0)), l3 = float(std::log(3.0));
+  Tensor x = ember::from_vector({0.0f, 0.0f, l2, l3, 0.0f, 0.0f}, {2, 3});
+  Tensor onehot = ember::from_vector({0, 0, 1, 0, 1, 0}, {2, 3});
+  Tensor idx = ember::from_vector({2.0f, 1.0f}, {2});
+  for (ember::Reduction r : {ember::Reduction::none, ember::Reduction::mean, ember::Reduction::sum})
+    for (double ls : {0.0, 0.3}) {
+      INFO(ember::reduction_name(r) << ", label_smoothing " << ls);
+      const std::vector<float> a = ember::cross_entropy(x, onehot, r, -100, ls).to_vector();
+      const std::vector<float> b = ember::cross_entropy(x, idx, r, -100, ls).to_vector();
+      REQUIRE(a.size() == b.size());
+      for (size_t i = 0; i < a.size(); ++i) CHECK(std::fabs(a[i] - b[i]) < 1e-6f);
+    }
+  // Uniform targets over C classes: loss = -mean_c log p_c; row 0 = (2 ln 4 + ln 2) / 3.
+  Tensor u = ember::full({1, 3}, 1.0f / 3.0f);
+  Tensor x0 = ember::from_vector({0.0f, 0.0f, l2}, {1, 3});
+  CHECK(std::fabs(ember::cross_entropy(x0, u).item() -
+                  float((2 * std::log(4.0) + std::log(2.0)) / 3)) < 1e-6f);
+}
+
 TEST_CASE("cross_entropy: every target ignored gives NaN for mean, 0 for sum", "[cross_entropy]") {
   Tensor x = ember::from_vector({0.5f, -0.5f, 1.0f, 2.0f}, {2, 2});
   x.set_requires_grad(true);

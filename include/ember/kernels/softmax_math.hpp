@@ -90,4 +90,29 @@ EMBER_HD float nll_grad_element(const NllShape& s, const float* target, const fl
   return -rn_mul(g[pos], coef);
 }
 
+/// Class-probability targets (N, C, inner), the same shape as log_probs: the smoothed target
+/// t' = t * one_minus_ls + ls_over_C (t itself without smoothing), PyTorch's rule.
+EMBER_HD float smoothed_target(const NllShape& s, float t) {
+  return s.smoothing ? rn_add(rn_mul(t, s.one_minus_ls), s.ls_over_C) : t;
+}
+
+/// The per-position loss gradient for element k of (N, C, inner).
+EMBER_HD float prob_grad_scale(const NllShape& s, const float* dloss, int64_t k) {
+  const int64_t ci = int64_t(s.C) * s.inner;
+  const int64_t n = k / ci, i = (k - n * ci) % s.inner;
+  return dloss[n * s.inner + i];
+}
+
+/// The loss at position `pos` for probability targets: -sum_c t'_c * lp_c (classes ascending).
+EMBER_HD float prob_position(const NllShape& s, const float* lp, const float* target, int64_t pos) {
+  const int64_t n = pos / s.inner, i = pos - n * s.inner;
+  const int64_t base = n * int64_t(s.C) * s.inner + i, st = s.inner;
+  float acc = 0.0f;
+  for (int c = 0; c < s.C; ++c) {
+    const int64_t k = base + c * st;
+    acc = rn_add(acc, rn_mul(lp[k], smoothed_target(s, target[k])));
+  }
+  return -acc;
+}
+
 }  // namespace ember::kernels

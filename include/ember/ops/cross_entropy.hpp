@@ -22,6 +22,12 @@
 // Gradients flow to the input (log_probs / logits) only: class-index targets are data, never
 // differentiated, even if they require grad (PyTorch's integer targets cannot require grad).
 // cross_entropy is log_softmax(logits, class dim) followed by the nll kernel.
+//
+// Class-probability targets (cross_entropy only): targets with exactly the input's shape are
+// probabilities over the class dim (PyTorch's rule), not indices: loss per position
+// -sum_c t'_c log_softmax(x)_c with t' = t (1 - ls) + ls / C; mean divides by the number of
+// positions (numel / C); ignore_index must stay negative (PyTorch: "not supported"); the values
+// are not checked (as PyTorch), and the loss is differentiable w.r.t. the targets too.
 #pragma once
 #include <cmath>
 #include <cstdint>
@@ -120,6 +126,54 @@ inline Tensor nll_impl(const char* op, const Tensor& lp, const Tensor& target, R
   return reduce_all(op, loss, 1.0f / static_cast<float>(count));
 }
 
+/// cross_entropy with class-probability targets (the input's shape), PyTorch's rule: loss per
+/// position -sum_c t'_c log_softmax(x)_c with t' = t (1 - ls) + ls / C; mean divides by the
+/// number of positions (numel / C); differentiable w.r.t. the logits and the targets.
+inline Tensor cross_entropy_prob(const char* op, const Tensor& logits, const Tensor& target,
+                                 Reduction reduction, int64_t ignore_index,
+                                 double label_smoothing) {
+  check_arg(ignore_index < 0, op, "ignore_index is not supported for class-probability targets "
+            "(target ", to_string(target.shape()), " has the input's shape), got ignore_index ",
+            ignore_index);
+  const int64_t rank = logits.dim();
+  const int64_t N = rank >= 2 ? logits.shape()[0] : 1, C = logits.shape()[rank >= 2 ? 1 : 0];
+  int64_t inner = 1;
+  Shape want;
+  if (rank >= 2) want.push_back(N);
+  for (int64_t i = 2; i < rank; ++i) {
+    inner *= logits.shape()[i];
+    want.push_back(logits.shape()[i]);
+  }
+  const Tensor lp = log_softmax(logits, rank >= 2 ? 1 : 0);
+  kernels::NllShape s{int(N),
+                      int(C),
+                      int(inner),
+                      -100,
+                      static_cast<float>(1.0 - label_smoothing),
+                      static_cast<float>(label_smoothing / static_cast<double>(C)),
+                      label_smoothing > 0.0};
+  Tensor loss = empty(want, lp.device());
+  EMBER_DISPATCH(op, lp, cross_entropy_prob_forward, s, lp.data(), target.data(), loss.data());
+  if (needs_graph({&lp, &target})) {
+    Tensor lpd = lp.detach(), td = target.detach();
+    record(op, loss, {lp, target},
+           [s, lpd, td, op](const Tensor& g, const std::vector<bool>& needs) {
+             Tensor glp = needs[0] ? empty_like(lpd) : Tensor();
+             Tensor gt = needs[1] ? empty_like(td) : Tensor();
+             EMBER_DISPATCH(op, g, cross_entropy_prob_backward, s, lpd.data(), td.data(),
+                            g.data(), glp.defined() ? glp.data() : nullptr,
+                            gt.defined() ? gt.data() : nullptr);
+             return std::vector<Tensor>{glp, gt};
+           });
+  }
+  switch (reduction) {
+    case Reduction::none: return loss;
+    case Reduction::sum: return reduce_all(op, loss, 1.0f);
+    case Reduction::mean: break;
+  }
+  return reduce_all(op, loss, 1.0f / static_cast<float>(N * inner));
+}
+
 }  // namespace detail
 
 /// Negative log-likelihood of log-probabilities (N, C, ...) at class-index targets (N, ...)
@@ -148,6 +202,9 @@ inline Tensor cross_entropy(const Tensor& logits, const Tensor& targets,
   detail::check_tensors(op, {{"input", &logits}, {"target", &targets}});
   check_arg(logits.dim() >= 1, op, "input must have at least 1 dimension (input ",
             to_string(logits.shape()), ", target ", to_string(targets.shape()), ")");
+  if (targets.shape() == logits.shape())  // class probabilities (PyTorch's rule)
+    return detail::cross_entropy_prob(op, logits, targets, opts.reduction(), opts.ignore_index(),
+                                      ls);
   const Tensor lp = log_softmax(logits, logits.dim() >= 2 ? 1 : 0);
   return detail::nll_impl(op, lp, targets, opts.reduction(), opts.ignore_index(), ls);
 }

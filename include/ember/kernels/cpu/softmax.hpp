@@ -55,4 +55,30 @@ inline void nll_loss_backward(const kernels::NllShape& s, const float* target, c
   });
 }
 
+/// loss (N, inner) = -sum_c t'_c log_probs_c for class-probability targets (N, C, inner).
+inline void cross_entropy_prob_forward(const kernels::NllShape& s, const float* log_probs,
+                                       const float* target, float* loss) {
+  const int64_t n = int64_t(s.N) * s.inner;
+  parallel_for(n, softmax_detail::column_grain(s.C), [&](int64_t b, int64_t e) {
+    for (int64_t p = b; p < e; ++p) loss[p] = kernels::prob_position(s, log_probs, target, p);
+  });
+}
+
+/// dlog_probs = -g t' and dtarget = -g log_probs (1 - ls) per element (each nullable), g the
+/// per-position loss gradient dloss (N, inner).
+inline void cross_entropy_prob_backward(const kernels::NllShape& s, const float* log_probs,
+                                        const float* target, const float* dloss,
+                                        float* dlog_probs, float* dtarget) {
+  const int64_t n = int64_t(s.N) * s.C * s.inner;
+  parallel_for(n, int64_t(1) << 14, [&](int64_t b, int64_t e) {
+    for (int64_t k = b; k < e; ++k) {
+      const float g = kernels::prob_grad_scale(s, dloss, k);
+      if (dlog_probs) dlog_probs[k] = -kernels::rn_mul(g, kernels::smoothed_target(s, target[k]));
+      if (dtarget)
+        dtarget[k] = -kernels::rn_mul(kernels::rn_mul(g, log_probs[k]),
+                                      s.smoothing ? s.one_minus_ls : 1.0f);
+    }
+  });
+}
+
 }  // namespace ember::cpu

@@ -7,6 +7,7 @@
 //   softmax_backward(s, log, y, dy, dx)           its gradient from the output y
 //   nll_loss_forward(s, log_probs, target, loss)  per-position loss (N, inner)
 //   nll_loss_backward(s, target, dloss, dlp)      dlog_probs (N, C, inner)
+//   cross_entropy_prob_forward / _backward        class-probability targets (N, C, inner)
 // Kernel variant: the grid-stride map_kernel of elementwise.cuh (256 threads, int64 indices):
 // one thread per column (o, i) for softmax (it loops over the C classes in ascending order:
 // deterministic, no atomics; consecutive threads read consecutive i, coalesced when inner > 1),
@@ -54,6 +55,24 @@ struct NllBwdOp {
     dlp[k] = kernels::nll_grad_element(s, target, dloss, k);
   }
 };
+struct ProbFwdOp {
+  kernels::NllShape s;
+  const float *lp, *target;
+  float* loss;
+  __device__ void operator()(int64_t p) const { loss[p] = kernels::prob_position(s, lp, target, p); }
+};
+struct ProbBwdOp {
+  kernels::NllShape s;
+  const float *lp, *target, *dloss;
+  float *dlp, *dtarget;
+  __device__ void operator()(int64_t k) const {
+    const float g = kernels::prob_grad_scale(s, dloss, k);
+    if (dlp) dlp[k] = -kernels::rn_mul(g, kernels::smoothed_target(s, target[k]));
+    if (dtarget)
+      dtarget[k] =
+          -kernels::rn_mul(kernels::rn_mul(g, lp[k]), s.smoothing ? s.one_minus_ls : 1.0f);
+  }
+};
 }  // namespace softmax_detail
 
 inline void softmax_forward(const kernels::SoftmaxShape& s, bool log, const float* x, float* y,
@@ -79,6 +98,22 @@ inline void nll_loss_backward(const kernels::NllShape& s, const float* target, c
   ew_detail::launch_map(int64_t(s.N) * s.C * s.inner,
                         softmax_detail::NllBwdOp{s, target, dloss, dlog_probs}, stream,
                         "nll_loss backward");
+}
+
+inline void cross_entropy_prob_forward(const kernels::NllShape& s, const float* log_probs,
+                                       const float* target, float* loss, cudaStream_t stream) {
+  ew_detail::launch_map(int64_t(s.N) * s.inner,
+                        softmax_detail::ProbFwdOp{s, log_probs, target, loss}, stream,
+                        "cross_entropy");
+}
+
+inline void cross_entropy_prob_backward(const kernels::NllShape& s, const float* log_probs,
+                                        const float* target, const float* dloss,
+                                        float* dlog_probs, float* dtarget, cudaStream_t stream) {
+  if (!dlog_probs && !dtarget) return;
+  ew_detail::launch_map(int64_t(s.N) * s.C * s.inner,
+                        softmax_detail::ProbBwdOp{s, log_probs, target, dloss, dlog_probs, dtarget},
+                        stream, "cross_entropy backward");
 }
 
 }  // namespace ember::cuda
