@@ -36,6 +36,11 @@
 #include "nn/sequential.hpp"
 #include "optim/adam.hpp"
 #include "optim/sgd.hpp"
+// softmax family
+#include "ops/reduction.hpp"
+#include "ops/softmax.hpp"
+#include "ops/cross_entropy.hpp"
+#include "nn/loss.hpp"
 
 // A CUDA translation unit registers the CUDA backend by compiling every kernel here, unless the
 // program links the compiled backend ember::cuda (src/cuda_backend.cu), which defines

@@ -85,7 +85,9 @@ void check_group(const std::string& group) {
 /// The groups that have a TEST_CASE below.
 const char* const kCudaGroups[] = {"conv2d",     "conv2d large", "conv_transpose2d",
                                    "batch_norm", "small",        "gelu group_norm",
-                                   "pointwise",  "broadcast",    "reduce_dims"};
+                                   "pointwise",  "broadcast",    "reduce_dims",
+                                   // softmax family
+                                   "softmax",    "cross_entropy"};
 
 }  // namespace cuda_ops_test
 
@@ -169,6 +171,35 @@ TEST_CASE("cuda ops: gelu and group_norm match the CPU", "[cuda][ops][gelu][grou
     CHECK(msg.find("weight [4] on cpu") != std::string::npos);
   }
   CHECK(threw);
+}
+
+// softmax family
+TEST_CASE("cuda ops: softmax and log_softmax match the CPU", "[cuda][ops][softmax]") {
+  EMBER_SKIP_IF_NO_GPU();
+  cuda_ops_test::check_group("softmax");
+}
+
+TEST_CASE("cuda ops: nll_loss and cross_entropy match the CPU", "[cuda][ops][cross_entropy]") {
+  EMBER_SKIP_IF_NO_GPU();
+  cuda_ops_test::check_group("cross_entropy");
+  // Targets on the CPU with logits on CUDA are refused with both devices named.
+  ember::Generator gen(5);
+  Tensor x = ember::randn({4, 3}, gen).to(Device::cuda);
+  Tensor t = ember::from_vector({0, 1, 2, 1}, {4});
+  bool threw = false;
+  try {
+    (void)ember::cross_entropy(x, t);
+  } catch (const std::invalid_argument& e) {
+    threw = true;
+    const std::string msg = e.what();
+    INFO(msg);
+    CHECK(msg.rfind("cross_entropy", 0) == 0);
+    CHECK(msg.find("different devices") != std::string::npos);
+  }
+  CHECK(threw);
+  // A bad target on the device is found by the host check.
+  Tensor bad = ember::from_vector({0, 1, 3, 1}, {4}).to(Device::cuda);
+  CHECK_THROWS_AS(ember::cross_entropy(x, bad), std::invalid_argument);
 }
 
 TEST_CASE("cuda ops: every op of the op table refuses inputs on different devices",

@@ -884,6 +884,8 @@ inline void pointwise_cases(std::vector<OpCase>& c) {
 
 #include "op_cases_broadcast.hpp"
 
+// ---- softmax family: softmax_cases (softmax, log_softmax, nll_loss, cross_entropy) ----
+#include "op_cases_softmax.hpp"
 namespace ember_test {
 
 /// Every op case, built once.
@@ -896,6 +898,7 @@ inline const std::vector<OpCase>& op_cases() {
     op_cases_detail::pointwise_cases(c);
     op_cases_detail::broadcast_cases(c);
     op_cases_detail::reduce_dims_cases(c);
+    op_cases_detail::softmax_cases(c);  // softmax family
     return c;
   }();
   return cases;

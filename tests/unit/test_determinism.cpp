@@ -151,13 +151,26 @@ TEST_CASE("determinism: sums over dims are bitwise equal for 1, 2, 3 and 7 threa
   check_group("reduce_dims");
 }
 
+// softmax family
+TEST_CASE("determinism: softmax and log_softmax are bitwise equal for 1, 2, 3 and 7 threads",
+          "[determinism][softmax]") {
+  check_group("softmax");
+}
+
+TEST_CASE("determinism: cross_entropy is bitwise equal for 1, 2, 3 and 7 threads",
+          "[determinism][cross_entropy]") {
+  check_group("cross_entropy");
+}
+
 TEST_CASE("determinism: every determinism entry of the op table has a test case",
           "[determinism]") {
   for (const ember_test::OpCase* c : ember_test::op_cases(ember_test::kDeterminism)) {
     INFO(c->label << " is in group \"" << c->group << "\"");
     CHECK((c->group == "conv2d" || c->group == "conv_transpose2d linear" ||
            c->group == "norm reduce" || c->group == "pointwise" || c->group == "broadcast" ||
-           c->group == "reduce_dims"));
+           c->group == "reduce_dims" ||
+           // softmax family
+           c->group == "softmax" || c->group == "cross_entropy"));
   }
 }
 

@@ -451,3 +451,56 @@ TEST_CASE("errors: CUDA requested in a CPU-only program", "[errors][device]") {
   CHECK(x.device() == ember::Device::cpu);
   CHECK(x.to_vector() == std::vector<float>{1.0f, 1.0f});
 }
+
+// softmax family
+TEST_CASE("errors: softmax, log_softmax, nll_loss, cross_entropy", "[errors][softmax][cross_entropy]") {
+  expect_invalid("softmax dim out of range", "softmax", {"dim 2", "[2, 3]"},
+                 [] { (void)ember::softmax(t({2, 3}), 2); });
+  expect_invalid("log_softmax dim out of range", "log_softmax", {"dim -3", "[2, 3]"},
+                 [] { (void)ember::log_softmax(t({2, 3}), -3); });
+  expect_invalid("softmax of an undefined tensor", "softmax", {"undefined"},
+                 [] { (void)ember::softmax(Tensor(), 0); });
+  const Tensor x = t({4, 3});
+  expect_invalid("cross_entropy target shape", "cross_entropy",
+                 {"target shape [3]", "input shape [4, 3]", "expected target [4]"},
+                 [&] { (void)ember::cross_entropy(x, ember::zeros({3})); });
+  expect_invalid("cross_entropy target rank", "cross_entropy", {"[4, 1]", "[4, 3]"},
+                 [&] { (void)ember::cross_entropy(x, ember::zeros({4, 1})); });
+  expect_invalid("nll_loss 1-D input needs a 0-dim target", "nll_loss", {"[1]", "[3]"},
+                 [] { (void)ember::nll_loss(t({3}), ember::zeros({1})); });
+  expect_invalid("cross_entropy target out of range", "cross_entropy",
+                 {"target 3", "index 2", "out of bounds [0, 3)", "ignore_index -100", "[4, 3]"},
+                 [&] { (void)ember::cross_entropy(x, ember::from_vector({0, 1, 3, 2}, {4})); });
+  expect_invalid("nll_loss negative target", "nll_loss", {"target -1", "out of bounds"},
+                 [&] { (void)ember::nll_loss(x, ember::from_vector({0, -1, 1, 2}, {4})); });
+  expect_invalid("cross_entropy non-integer target", "cross_entropy",
+                 {"target 1.5", "index 1", "not an integer", "float32", "[4, 3]"},
+                 [&] { (void)ember::cross_entropy(x, ember::from_vector({0, 1.5f, 1, 2}, {4})); });
+  expect_invalid("cross_entropy NaN target", "cross_entropy", {"not an integer"}, [&] {
+    (void)ember::cross_entropy(x, ember::from_vector({0, 1, std::nanf(""), 2}, {4}));
+  });
+  // -100 is fine by default but out of range once ignore_index is another value.
+  expect_invalid("cross_entropy -100 with another ignore_index", "cross_entropy",
+                 {"target -100", "ignore_index 1"}, [&] {
+                   (void)ember::cross_entropy(x, ember::from_vector({0, -100, 1, 2}, {4}),
+                                              ember::CrossEntropyOptions().ignore_index(1));
+                 });
+  expect_invalid("label_smoothing above 1", "cross_entropy", {"label_smoothing", "1.5"}, [&] {
+    (void)ember::cross_entropy(x, ember::zeros({4}),
+                               ember::CrossEntropyOptions().label_smoothing(1.5));
+  });
+  expect_invalid("label_smoothing below 0", "cross_entropy", {"label_smoothing", "-0.1"}, [&] {
+    (void)ember::cross_entropy(x, ember::zeros({4}), ember::Reduction::mean, -100, -0.1);
+  });
+  expect_invalid("CrossEntropyLoss label_smoothing", "CrossEntropyLoss", {"label_smoothing"}, [] {
+    ember::nn::CrossEntropyLoss l(ember::CrossEntropyOptions().label_smoothing(2.0));
+  });
+  expect_invalid("cross_entropy undefined target", "cross_entropy", {"target is undefined"},
+                 [&] { (void)ember::cross_entropy(x, Tensor()); });
+  expect_invalid("cross_entropy probability targets with ignore_index", "cross_entropy",
+                 {"ignore_index is not supported", "class-probability", "[4, 3]", "got ignore_index 1"},
+                 [&] {
+                   (void)ember::cross_entropy(x, t({4, 3}),
+                                              ember::CrossEntropyOptions().ignore_index(1));
+                 });
+}

@@ -195,7 +195,9 @@ void gradcheck_group(const std::string& group) {
 const char* const kGradcheckGroups[] = {
     "conv2d", "conv2d partial", "conv_transpose2d", "batch_norm train", "batch_norm eval",
     "group_norm", "gelu", "relu", "max_pool2d", "linear", "cat", "view", "elementwise", "reduce",
-    "pointwise", "broadcast", "reduce_dims"};
+    "pointwise", "broadcast", "reduce_dims",
+    // softmax family
+    "softmax", "cross_entropy"};
 
 }  // namespace gradcheck_test
 
@@ -282,6 +284,17 @@ TEST_CASE("gradcheck: elementwise add, sub, mul and scalar forms",
 
 TEST_CASE("gradcheck: sum, mean, mse_loss", "[ops][gradcheck][reduce]") {
   gradcheck_group("reduce");
+}
+
+// softmax family
+TEST_CASE("gradcheck: softmax and log_softmax at rank 1..4 along every kind of dim",
+          "[ops][gradcheck][softmax]") {
+  gradcheck_group("softmax");
+}
+
+TEST_CASE("gradcheck: nll_loss and cross_entropy (reductions, ignore_index, label_smoothing)",
+          "[ops][gradcheck][cross_entropy]") {
+  gradcheck_group("cross_entropy");
 }
 
 // ---------------------------------------------------------------------------------------------

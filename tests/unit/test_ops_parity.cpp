@@ -460,6 +460,87 @@ TEST_CASE("parity: conv2d_0 gradients through a reshape/mul/sum chain", "[ops][p
   expect_match("conv2d_0 via mul/sum/reshape gb", b.grad(), f.at("gb"), 1e-4, 1e-4);
 }
 
+// softmax family
+TEST_CASE("parity: softmax and log_softmax (y, gx) at rank 1..4, every kind of dim, huge logits",
+          "[ops][parity][softmax]") {
+  // Same float formulas as PyTorch's CPU kernels (max subtracted, sum of exp, divide / subtract
+  // the log), but PyTorch sums with vectorised partial sums and Sleef's expf while ember sums in
+  // column order with the C library's expf: a few ulps apart. y and gx are O(1) (gy ~ N(0, 1)):
+  // atol 1e-6, rtol 1e-5. softmax_6 / log_softmax_6 reduce over 1000 classes.
+  for (int i = 0; i < 7; ++i) {
+    for (const char* kind : {"softmax_", "log_softmax_"}) {
+      const std::string name = kind + std::to_string(i);
+      INFO("fixture " << name);
+      const Fixture f = Fixture::load(name);
+      const bool log = f.scalar("log") != 0.0f;
+      CHECK(log == (name.rfind("log_", 0) == 0));
+      const int64_t dim = int64_t(f.scalar("dim"));
+      Tensor x = fixture_input(f, "x");
+      Tensor y = log ? ember::log_softmax(x, dim) : ember::softmax(x, dim);
+      expect_match(name + " y", y, f.at("y"), 1e-6, 1e-5);
+      y.backward(fixture_input(f, "gy", false));
+      expect_match(name + " gx", x.grad(), f.at("gx"), 1e-6, 1e-5);
+    }
+  }
+}
+
+TEST_CASE("parity: cross_entropy and nll_loss (y, gx): reductions, ignore_index, label_smoothing",
+          "[ops][parity][cross_entropy]") {
+  // PyTorch 1.13's formulas: mean divides by the number of non-ignored targets, label
+  // smoothing adds (ls / C) * smooth_loss reduced the same way. ember forms (1 - ls) * nll +
+  // (ls / C) * smooth per position before the reduction, PyTorch after: a few float ulps on
+  // losses of size ~1-30 (sums over 8-30 positions): atol 1e-5, rtol 1e-5; gx atol 1e-6.
+  const ember::Reduction reductions[] = {ember::Reduction::none, ember::Reduction::mean,
+                                         ember::Reduction::sum};
+  for (const char* name :
+       {"cross_entropy_mean", "cross_entropy_sum_ignore", "cross_entropy_none_ignore",
+        "cross_entropy_mean_ignore", "cross_entropy_ignore_class", "cross_entropy_ls_mean_ignore",
+        "cross_entropy_ls_sum", "cross_entropy_ls_none", "cross_entropy_ls_one",
+        "cross_entropy_spatial", "cross_entropy_spatial_none", "cross_entropy_1d",
+        "nll_loss_mean_ignore", "nll_loss_none", "nll_loss_sum"}) {
+    INFO("fixture " << name);
+    const Fixture f = Fixture::load(name);
+    const ember::Reduction r = reductions[int(f.scalar("reduction"))];
+    const int64_t ignore = int64_t(f.scalar("ignore_index"));
+    const double ls = double(f.scalar("label_smoothing"));
+    Tensor x = fixture_input(f, "x");
+    Tensor t = fixture_input(f, "target", false);
+    Tensor y = f.scalar("nll") != 0.0f
+                   ? ember::nll_loss(x, t, ember::NLLLossOptions().reduction(r).ignore_index(ignore))
+                   : ember::cross_entropy(x, t,
+                                          ember::CrossEntropyOptions()
+                                              .reduction(r)
+                                              .ignore_index(ignore)
+                                              .label_smoothing(ls));
+    expect_match(std::string(name) + " y", y, f.at("y"), 1e-5, 1e-5);
+    y.backward(fixture_input(f, "gy", false));
+    expect_match(std::string(name) + " gx", x.grad(), f.at("gx"), 1e-6, 1e-5);
+  }
+}
+
+TEST_CASE("parity: cross_entropy with class-probability targets (y, gx, gtarget)",
+          "[ops][parity][cross_entropy]") {
+  // Targets with the input's shape are probabilities (PyTorch's rule), differentiable too.
+  // Same tolerances as the class-index cases; gtarget = -g log_softmax (1 - ls) is O(1-10).
+  const ember::Reduction reductions[] = {ember::Reduction::none, ember::Reduction::mean,
+                                         ember::Reduction::sum};
+  for (const char* name : {"cross_entropy_prob_mean", "cross_entropy_prob_sum_ls",
+                           "cross_entropy_prob_none_spatial", "cross_entropy_prob_1d"}) {
+    INFO("fixture " << name);
+    const Fixture f = Fixture::load(name);
+    Tensor x = fixture_input(f, "x");
+    Tensor t = fixture_input(f, "target");
+    Tensor y = ember::cross_entropy(x, t,
+                                    ember::CrossEntropyOptions()
+                                        .reduction(reductions[int(f.scalar("reduction"))])
+                                        .label_smoothing(double(f.scalar("label_smoothing"))));
+    expect_match(std::string(name) + " y", y, f.at("y"), 1e-5, 1e-5);
+    y.backward(fixture_input(f, "gy", false));
+    expect_match(std::string(name) + " gx", x.grad(), f.at("gx"), 1e-6, 1e-5);
+    expect_match(std::string(name) + " gtarget", t.grad(), f.at("gtarget"), 1e-5, 1e-5);
+  }
+}
+
 // ---- broadcasting binary ops, tensor-scalar ops, reductions over dims ----
 
 TEST_CASE("parity: broadcasting add, sub, mul, div, maximum, minimum (y, ga, gb)",

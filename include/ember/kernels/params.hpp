@@ -130,4 +130,24 @@ inline SgdParams make_sgd_params(double lr, double momentum, double dampening,
                    float(weight_decay), nesterov,        first_step};
 }
 
+// ---- softmax family (softmax, log_softmax, nll_loss, cross_entropy) ----
+
+/// softmax / log_softmax over the middle axis of x viewed as (outer, C, inner): element
+/// (o, c, i) lies at (o*C + c)*inner + i; one column (o, i) is reduced over c.
+struct SoftmaxShape {
+  int outer, C, inner;
+};
+
+/// Per-position negative log-likelihood of log_probs (N, C, inner) at class-index targets
+/// (N, inner) (float32 holding exact integers, already checked): loss[n, i] =
+/// one_minus_ls * -log_probs[n, t, i] + ls_over_C * -sum_c log_probs[n, c, i] (the second term
+/// only when smoothing), 0 where t == ignore_index.
+struct NllShape {
+  int N, C, inner;
+  int64_t ignore_index;
+  float one_minus_ls;  // float(1 - label_smoothing)
+  float ls_over_C;     // float(label_smoothing / C)
+  bool smoothing;      // label_smoothing > 0
+};
+
 }  // namespace ember::kernels

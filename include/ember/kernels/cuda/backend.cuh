@@ -43,6 +43,8 @@
 #include "relu.cuh"
 #include "silu.cuh"
 #include "unary.cuh"
+// softmax family
+#include "softmax.cuh"
 
 namespace ember::cuda {
 
