@@ -41,6 +41,8 @@
 #include "relu.cuh"
 #include "silu.cuh"
 #include "unary.cuh"
+// layout and indexing (#12 item 5)
+#include "layout.cuh"
 
 namespace ember::cuda {
 
