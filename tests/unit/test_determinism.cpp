@@ -141,12 +141,19 @@ TEST_CASE("determinism: pointwise ops are bitwise equal for 1, 2, 3 and 7 thread
   check_group("pointwise");
 }
 
+// layout and indexing (#12 item 5)
+TEST_CASE("determinism: layout ops are bitwise equal for 1, 2, 3 and 7 threads",
+          "[determinism][layout]") {
+  check_group("layout");
+}
+
 TEST_CASE("determinism: every determinism entry of the op table has a test case",
           "[determinism]") {
   for (const ember_test::OpCase* c : ember_test::op_cases(ember_test::kDeterminism)) {
     INFO(c->label << " is in group \"" << c->group << "\"");
     CHECK((c->group == "conv2d" || c->group == "conv_transpose2d linear" ||
-           c->group == "norm reduce" || c->group == "pointwise"));
+           c->group == "norm reduce" || c->group == "pointwise" ||
+           c->group == "layout"));
   }
 }
 

@@ -195,7 +195,8 @@ void gradcheck_group(const std::string& group) {
 const char* const kGradcheckGroups[] = {
     "conv2d", "conv2d partial", "conv_transpose2d", "batch_norm train", "batch_norm eval",
     "group_norm", "gelu", "relu", "max_pool2d", "linear", "cat", "view", "elementwise", "reduce",
-    "pointwise"};
+    "pointwise",
+    "layout"};  // layout and indexing (#12 item 5)
 
 }  // namespace gradcheck_test
 
@@ -273,6 +274,13 @@ TEST_CASE("gradcheck: elementwise add, sub, mul and scalar forms",
 
 TEST_CASE("gradcheck: sum, mean, mse_loss", "[ops][gradcheck][reduce]") {
   gradcheck_group("reduce");
+}
+
+// layout and indexing (#12 item 5)
+TEST_CASE("gradcheck: transpose, permute, narrow, select, split, chunk, stack, pixel_shuffle, "
+          "pixel_unshuffle",
+          "[ops][gradcheck][layout]") {
+  gradcheck_group("layout");
 }
 
 // ---------------------------------------------------------------------------------------------
