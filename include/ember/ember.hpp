@@ -27,6 +27,10 @@
 #include "ops/silu.hpp"
 #include "ops/unary.hpp"
 #include "ops/view.hpp"
+// layout and indexing (#12 item 5)
+#include "ops/layout.hpp"
+#include "ops/one_hot.hpp"
+#include "ops/range.hpp"
 #include "nn/batchnorm.hpp"
 #include "nn/conv.hpp"
 #include "nn/groupnorm.hpp"
@@ -34,6 +38,8 @@
 #include "nn/layers.hpp"
 #include "nn/module.hpp"
 #include "nn/sequential.hpp"
+// layout and indexing (#12 item 5)
+#include "nn/layout.hpp"
 #include "optim/adam.hpp"
 #include "optim/sgd.hpp"
 // softmax family

@@ -144,6 +144,11 @@ class Tensor {
   Tensor reshape(const Shape& shape) const;
   Tensor flatten(int64_t start_dim = 0, int64_t end_dim = -1) const;
   Tensor unflatten(int64_t dim, const Shape& sizes) const;
+  // layout (ops/layout.hpp): copies in ember, views in PyTorch (same values)
+  Tensor transpose(int64_t dim0, int64_t dim1) const;
+  Tensor permute(const std::vector<int64_t>& dims) const;
+  /// This tensor itself: ember tensors are always contiguous.
+  Tensor contiguous() const { return *this; }
 
   TensorImpl& impl() const {
     if (!impl_) throw std::invalid_argument("ember: use of an undefined tensor");

@@ -87,7 +87,8 @@ const char* const kCudaGroups[] = {"conv2d",     "conv2d large", "conv_transpose
                                    "batch_norm", "small",        "gelu group_norm",
                                    "pointwise",  "broadcast",    "reduce_dims",
                                    // softmax family
-                                   "softmax",    "cross_entropy"};
+                                   "softmax",    "cross_entropy",
+                                   "layout"};  // layout and indexing (#12 item 5)
 
 }  // namespace cuda_ops_test
 
@@ -141,6 +142,28 @@ TEST_CASE("cuda ops: sum, mean, amax, var and argmax over dims match the CPU",
           "[cuda][ops][reduce_dims]") {
   EMBER_SKIP_IF_NO_GPU();
   cuda_ops_test::check_group("reduce_dims");
+}
+
+// layout and indexing (#12 item 5)
+TEST_CASE("cuda ops: layout ops match the CPU", "[cuda][ops][layout]") {
+  EMBER_SKIP_IF_NO_GPU();
+  cuda_ops_test::check_group("layout");
+}
+
+TEST_CASE("cuda ops: one_hot, arange and linspace on the GPU equal the CPU's",
+          "[cuda][ops][layout]") {
+  EMBER_SKIP_IF_NO_GPU();
+  const Tensor idx = ember::from_vector({3, 0, 2, 2, 5, 1}, Shape{2, 3});
+  const Tensor cpu = ember::one_hot(idx), gpu = ember::one_hot(idx.to(Device::cuda));
+  CHECK(gpu.device() == Device::cuda);
+  CHECK(gpu.shape() == Shape{2, 3, 6});
+  CHECK(gpu.to_vector() == cpu.to_vector());
+  CHECK(ember::one_hot(idx.to(Device::cuda), 9).to_vector() == ember::one_hot(idx, 9).to_vector());
+  CHECK_THROWS(ember::one_hot(ember::from_vector({1.5f}).to(Device::cuda)));
+  CHECK(ember::arange(-1.0, 2.0, 0.3, Device::cuda).to_vector() ==
+        ember::arange(-1.0, 2.0, 0.3).to_vector());
+  CHECK(ember::linspace(-1.0, 2.5, 37, Device::cuda).to_vector() ==
+        ember::linspace(-1.0, 2.5, 37).to_vector());
 }
 
 TEST_CASE("cuda ops: gelu and group_norm match the CPU", "[cuda][ops][gelu][group_norm]") {

@@ -886,6 +886,9 @@ inline void pointwise_cases(std::vector<OpCase>& c) {
 
 // ---- softmax family: softmax_cases (softmax, log_softmax, nll_loss, cross_entropy) ----
 #include "op_cases_softmax.hpp"
+// layout and indexing (#12 item 5)
+#include "op_cases_layout.hpp"
+
 namespace ember_test {
 
 /// Every op case, built once.
@@ -899,6 +902,7 @@ inline const std::vector<OpCase>& op_cases() {
     op_cases_detail::broadcast_cases(c);
     op_cases_detail::reduce_dims_cases(c);
     op_cases_detail::softmax_cases(c);  // softmax family
+    op_cases_detail::layout_cases(c);  // layout and indexing (#12 item 5)
     return c;
   }();
   return cases;

@@ -162,6 +162,12 @@ TEST_CASE("determinism: cross_entropy is bitwise equal for 1, 2, 3 and 7 threads
   check_group("cross_entropy");
 }
 
+// layout and indexing (#12 item 5)
+TEST_CASE("determinism: layout ops are bitwise equal for 1, 2, 3 and 7 threads",
+          "[determinism][layout]") {
+  check_group("layout");
+}
+
 TEST_CASE("determinism: every determinism entry of the op table has a test case",
           "[determinism]") {
   for (const ember_test::OpCase* c : ember_test::op_cases(ember_test::kDeterminism)) {
@@ -170,7 +176,8 @@ TEST_CASE("determinism: every determinism entry of the op table has a test case"
            c->group == "norm reduce" || c->group == "pointwise" || c->group == "broadcast" ||
            c->group == "reduce_dims" ||
            // softmax family
-           c->group == "softmax" || c->group == "cross_entropy"));
+           c->group == "softmax" || c->group == "cross_entropy" ||
+           c->group == "layout"));
   }
 }
 

@@ -504,3 +504,76 @@ TEST_CASE("errors: softmax, log_softmax, nll_loss, cross_entropy", "[errors][sof
                                               ember::CrossEntropyOptions().ignore_index(1));
                  });
 }
+
+// ---- layout and indexing (#12 item 5) ----
+TEST_CASE("errors: layout and indexing ops name the op and the shapes", "[errors][layout]") {
+  const Tensor x = t({2, 3, 4});
+  expect_invalid("transpose dim out of range", "transpose", {"(0, 3)", "[2, 3, 4]"},
+                 [&] { ember::transpose(x, 0, 3); });
+  expect_invalid("permute not a permutation", "permute", {"[0, 0, 1]", "not a permutation",
+                 "[2, 3, 4]"}, [&] { ember::permute(x, {0, 0, 1}); });
+  expect_invalid("permute wrong length", "permute", {"[1, 0]", "[2, 3, 4]"},
+                 [&] { ember::permute(x, {1, 0}); });
+  expect_invalid("permute out of range", "permute", {"[0, 1, 3]"},
+                 [&] { ember::permute(x, {0, 1, 3}); });
+  expect_invalid("permute rank 9", "permute", {"at most 8"},
+                 [&] { ember::permute(t({1, 1, 1, 1, 1, 1, 1, 1, 1}), {0, 1, 2, 3, 4, 5, 6, 7, 8}); });
+  expect_invalid("narrow dim out of range", "narrow", {"dim 3", "[2, 3, 4]"},
+                 [&] { ember::narrow(x, 3, 0, 1); });
+  expect_invalid("narrow past the end", "narrow", {"exceeds", "size 4", "[2, 3, 4]"},
+                 [&] { ember::narrow(x, 2, 2, 3); });
+  expect_invalid("narrow start out of range", "narrow", {"start -5", "[2, 3, 4]"},
+                 [&] { ember::narrow(x, 2, -5, 1); });
+  expect_invalid("narrow negative length", "narrow", {"length -1", "[2, 3, 4]"},
+                 [&] { ember::narrow(x, 2, 0, -1); });
+  expect_invalid("narrow length 0", "narrow", {"empty", "[2, 3, 4]"},
+                 [&] { ember::narrow(x, 2, 1, 0); });
+  expect_invalid("narrow of a 0-dim tensor", "narrow", {"0-dim"},
+                 [&] { ember::narrow(t({}), 0, 0, 1); });
+  expect_invalid("select index out of range", "select", {"index 3", "size 3", "[2, 3, 4]"},
+                 [&] { ember::select(x, 1, 3); });
+  expect_invalid("select index -4", "select", {"index -4", "[2, 3, 4]"},
+                 [&] { ember::select(x, 1, -4); });
+  expect_invalid("chunk 0 chunks", "chunk", {"chunks 0", "[2, 3, 4]"},
+                 [&] { ember::chunk(x, 0, 1); });
+  expect_invalid("chunk dim out of range", "chunk", {"dim -4", "[2, 3, 4]"},
+                 [&] { ember::chunk(x, 2, -4); });
+  expect_invalid("split size 0", "split", {"split_size 0", "[2, 3, 4]"},
+                 [&] { ember::split(x, 0, 1); });
+  expect_invalid("split sizes not summing", "split", {"[1, 1]", "sum to 2", "[2, 3, 4]"},
+                 [&] { ember::split(x, std::vector<int64_t>{1, 1}, 1); });
+  expect_invalid("split negative size", "split", {"[4, -1]", "positive"},
+                 [&] { ember::split(x, std::vector<int64_t>{4, -1}, 1); });
+  expect_invalid("stack of nothing", "stack", {"at least one"},
+                 [&] { ember::stack({}, 0); });
+  expect_invalid("stack of differing shapes", "stack", {"equal shape", "[2, 3, 4]", "[2, 3, 5]"},
+                 [&] { ember::stack({x, t({2, 3, 5})}, 0); });
+  expect_invalid("stack dim out of range", "stack", {"dim 4", "[2, 3, 4]"},
+                 [&] { ember::stack({x, x}, 4); });
+  expect_invalid("pixel_shuffle channels", "pixel_shuffle", {"not divisible", "[1, 6, 2, 2]", "4"},
+                 [&] { ember::pixel_shuffle(t({1, 6, 2, 2}), 2); });
+  expect_invalid("pixel_shuffle rank 2", "pixel_shuffle", {"at least 3 dims", "[4, 4]"},
+                 [&] { ember::pixel_shuffle(t({4, 4}), 2); });
+  expect_invalid("pixel_shuffle factor 0", "pixel_shuffle", {"upscale_factor 0"},
+                 [&] { ember::pixel_shuffle(t({1, 4, 2, 2}), 0); });
+  expect_invalid("pixel_unshuffle height/width", "pixel_unshuffle",
+                 {"divisible", "[1, 1, 4, 5]", "downscale_factor 2"},
+                 [&] { ember::pixel_unshuffle(t({1, 1, 4, 5}), 2); });
+  expect_invalid("arange step 0", "arange", {"step must be nonzero"},
+                 [] { ember::arange(0.0, 1.0, 0.0); });
+  expect_invalid("arange wrong sign", "arange", {"inconsistent with step sign"},
+                 [] { ember::arange(0.0, 1.0, -0.5); });
+  expect_invalid("arange empty", "arange", {"empty"}, [] { ember::arange(0.0); });
+  expect_invalid("linspace negative steps", "linspace", {"non-negative", "-1"},
+                 [] { ember::linspace(0.0, 1.0, -1); });
+  expect_invalid("linspace 0 steps", "linspace", {"empty"}, [] { ember::linspace(0.0, 1.0, 0); });
+  const Tensor idx = ember::from_vector({0, 2, 1}, Shape{3});
+  expect_invalid("one_hot index too large", "one_hot", {"smaller than num_classes 2", "[3]"},
+                 [&] { ember::one_hot(idx, 2); });
+  expect_invalid("one_hot negative index", "one_hot", {"non-negative", "-1", "[2]"},
+                 [] { ember::one_hot(ember::from_vector({1, -1}, Shape{2})); });
+  expect_invalid("one_hot non-integer index", "one_hot", {"exact integers", "0.5", "[2]"},
+                 [] { ember::one_hot(ember::from_vector({1, 0.5f}, Shape{2})); });
+  expect_invalid("one_hot num_classes -2", "one_hot", {"num_classes -2"},
+                 [&] { ember::one_hot(idx, -2); });
+}

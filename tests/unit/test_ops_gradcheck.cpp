@@ -197,7 +197,8 @@ const char* const kGradcheckGroups[] = {
     "group_norm", "gelu", "relu", "max_pool2d", "linear", "cat", "view", "elementwise", "reduce",
     "pointwise", "broadcast", "reduce_dims",
     // softmax family
-    "softmax", "cross_entropy"};
+    "softmax", "cross_entropy",
+    "layout"};  // layout and indexing (#12 item 5)
 
 }  // namespace gradcheck_test
 
@@ -295,6 +296,13 @@ TEST_CASE("gradcheck: softmax and log_softmax at rank 1..4 along every kind of d
 TEST_CASE("gradcheck: nll_loss and cross_entropy (reductions, ignore_index, label_smoothing)",
           "[ops][gradcheck][cross_entropy]") {
   gradcheck_group("cross_entropy");
+}
+
+// layout and indexing (#12 item 5)
+TEST_CASE("gradcheck: transpose, permute, narrow, select, split, chunk, stack, pixel_shuffle, "
+          "pixel_unshuffle",
+          "[ops][gradcheck][layout]") {
+  gradcheck_group("layout");
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -684,4 +685,71 @@ TEST_CASE("parity: comparisons gt, ge, lt, le, eq, ne (broadcast, ties, NaN; exa
   expect_match("ne scalar", ember::ne(a, 0.5f), f.at("ne_s"), 0.0, 0.0);
   Tensor g = fixture_input(f, "a", true);
   CHECK_FALSE(ember::gt(g, 0.0f).requires_grad());  // comparisons have no gradient
+}
+
+// ---- layout and indexing (#12 item 5) ----
+TEST_CASE("parity: pixel_shuffle, pixel_unshuffle and permute fixtures (y, gx), bitwise",
+          "[ops][parity][layout]") {
+  // Pure data movement: values and gradients are PyTorch's bit for bit.
+  for (const char* op : {"pixel_shuffle", "pixel_unshuffle", "permute"}) {
+    const int count = std::string(op) == "permute" ? 2 : 3;
+    for (int i = 0; i < count; ++i) {
+      const std::string name = std::string("layout_") + op + "_" + std::to_string(i);
+      INFO("fixture " << name);
+      const Fixture f = Fixture::load(name);
+      Tensor x = fixture_input(f, "x");
+      Tensor y;
+      if (std::string(op) == "permute") {
+        std::vector<int64_t> dims;
+        for (float d : f.at("dims").data) dims.push_back(int64_t(d));
+        y = ember::permute(x, dims);
+      } else {
+        const int64_t r = int64_t(f.scalar("r"));
+        y = std::string(op) == "pixel_shuffle" ? ember::pixel_shuffle(x, r)
+                                               : ember::pixel_unshuffle(x, r);
+      }
+      expect_match(name + " y", y, f.at("y"), 0, 0);
+      y.backward(fixture_input(f, "gy", false));
+      expect_match(name + " gx", x.grad(), f.at("gx"), 0, 0);
+    }
+  }
+}
+
+TEST_CASE("parity: linspace and arange fixtures", "[ops][parity][layout]") {
+  // The same (start, end, steps) as layout_cases() in tests/fixtures/make_fixtures.py (the
+  // fixture stores them as float32; arange needs the doubles). Runs shorter than 16 elements
+  // are PyTorch's scalar path: bitwise. Longer linspace runs went through PyTorch's vectorised
+  // path (base + k*step from a vector base), which differs in the last bits: within 4 ulps of
+  // max(|start|, |end|) (atol below).
+  struct Lin {
+    double a, b;
+    int64_t n;
+  };
+  const Lin lin[] = {{0.0, 1.0, 5},     {-3.7, 2.2, 7},     {-10.0, 10.3, 10},
+                     {-10.0, 10.3, 15}, {1.0, -1.0, 14},    {0.1, 0.9, 1},
+                     {5.0, 5.0, 4},     {-10.0, 10.3, 100}, {0.1, 0.9, 257}};
+  for (size_t i = 0; i < std::size(lin); ++i) {
+    const std::string name = "layout_linspace_" + std::to_string(i);
+    INFO("fixture " << name);
+    const Fixture f = Fixture::load(name);
+    REQUIRE(f.scalar("start") == float(lin[i].a));
+    REQUIRE(f.scalar("steps") == float(lin[i].n));
+    const double scale = std::max(std::fabs(lin[i].a), std::fabs(lin[i].b));
+    const double atol = lin[i].n < 16 ? 0.0 : 4.0 * scale * 0x1p-23;
+    expect_match(name + " y", ember::linspace(lin[i].a, lin[i].b, lin[i].n), f.at("y"), atol, 0);
+  }
+  struct Ar {
+    double a, b, step;
+  };
+  const Ar ar[] = {{0.0, 1.0, 0.1},   {-3.0, 1.5, 0.3},  {1.0, -2.0, -0.7}, {0.5, 5.0, 0.37},
+                   {-1.1, 2.0, 0.29}, {0.7, 2.1, 0.1},   {0.0, 5.0, 1.0}};
+  for (size_t i = 0; i < std::size(ar); ++i) {
+    const std::string name = "layout_arange_" + std::to_string(i);
+    INFO("fixture " << name);
+    const Fixture f = Fixture::load(name);
+    REQUIRE(f.scalar("step") == float(ar[i].step));
+    const Tensor y = ember::arange(ar[i].a, ar[i].b, ar[i].step);
+    REQUIRE(y.numel() < 16);  // PyTorch's scalar path: bitwise
+    expect_match(name + " y", y, f.at("y"), 0, 0);
+  }
 }

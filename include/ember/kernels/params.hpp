@@ -150,4 +150,19 @@ struct NllShape {
   bool smoothing;      // label_smoothing > 0
 };
 
+// ---- layout and indexing (#12 item 5: permute, pixel_shuffle, one_hot) ----
+
+/// The most dimensions permute_copy handles.
+constexpr int kMaxPermuteRank = 8;
+
+/// y = x.permute(dims) copied contiguously: y has `rank` dims of sizes out_sizes; element
+/// (o_0, ..., o_{rank-1}) of y is x[sum_d o_d * in_strides[d]], where in_strides[d] is x's
+/// (contiguous) stride of its dimension dims[d]. n = the element count.
+struct PermuteParams {
+  int rank;
+  int64_t n;
+  int64_t out_sizes[kMaxPermuteRank];
+  int64_t in_strides[kMaxPermuteRank];
+};
+
 }  // namespace ember::kernels

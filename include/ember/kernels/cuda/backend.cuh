@@ -45,6 +45,8 @@
 #include "unary.cuh"
 // softmax family
 #include "softmax.cuh"
+// layout and indexing (#12 item 5)
+#include "layout.cuh"
 
 namespace ember::cuda {
 
