@@ -41,6 +41,9 @@
 #include "relu.cuh"
 #include "silu.cuh"
 #include "unary.cuh"
+// layers and training
+#include "dropout.cuh"
+#include "embedding.cuh"
 
 namespace ember::cuda {
 
