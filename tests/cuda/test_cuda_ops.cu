@@ -82,7 +82,9 @@ void check_group(const std::string& group) {
 /// The groups that have a TEST_CASE below.
 const char* const kCudaGroups[] = {"conv2d",     "conv2d large", "conv_transpose2d",
                                    "batch_norm", "small",        "gelu group_norm",
-                                   "pointwise"};
+                                   "pointwise",
+                                   // layers and training
+                                   "dropout",    "embedding"};
 
 }  // namespace cuda_ops_test
 
@@ -154,6 +156,17 @@ TEST_CASE("cuda ops: gelu and group_norm match the CPU", "[cuda][ops][gelu][grou
     CHECK(msg.find("weight [4] on cpu") != std::string::npos);
   }
   CHECK(threw);
+}
+
+// layers and training (#12 item 6)
+TEST_CASE("cuda ops: dropout matches the CPU bitwise", "[cuda][ops][dropout]") {
+  EMBER_SKIP_IF_NO_GPU();
+  cuda_ops_test::check_group("dropout");
+}
+
+TEST_CASE("cuda ops: embedding matches the CPU bitwise", "[cuda][ops][embedding]") {
+  EMBER_SKIP_IF_NO_GPU();
+  cuda_ops_test::check_group("embedding");
 }
 
 TEST_CASE("cuda ops: every op of the op table refuses inputs on different devices",

@@ -861,6 +861,13 @@ inline void pointwise_cases(std::vector<OpCase>& c) {
 
 }  // namespace op_cases_detail
 
+}  // namespace ember_test
+
+// layers and training (#12 item 6): groups "dropout" and "embedding"
+#include "op_cases_training.hpp"
+
+namespace ember_test {
+
 /// Every op case, built once.
 inline const std::vector<OpCase>& op_cases() {
   static const std::vector<OpCase> cases = [] {
@@ -869,6 +876,7 @@ inline const std::vector<OpCase>& op_cases() {
     op_cases_detail::determinism_cases(c);
     op_cases_detail::cuda_cases(c);
     op_cases_detail::pointwise_cases(c);
+    op_cases_training::training_cases(c);  // layers and training
     return c;
   }();
   return cases;

@@ -141,12 +141,24 @@ TEST_CASE("determinism: pointwise ops are bitwise equal for 1, 2, 3 and 7 thread
   check_group("pointwise");
 }
 
+// layers and training (#12 item 6)
+TEST_CASE("determinism: dropout is bitwise equal for 1, 2, 3 and 7 threads",
+          "[determinism][dropout]") {
+  check_group("dropout");
+}
+
+TEST_CASE("determinism: embedding is bitwise equal for 1, 2, 3 and 7 threads",
+          "[determinism][embedding]") {
+  check_group("embedding");
+}
+
 TEST_CASE("determinism: every determinism entry of the op table has a test case",
           "[determinism]") {
   for (const ember_test::OpCase* c : ember_test::op_cases(ember_test::kDeterminism)) {
     INFO(c->label << " is in group \"" << c->group << "\"");
     CHECK((c->group == "conv2d" || c->group == "conv_transpose2d linear" ||
-           c->group == "norm reduce" || c->group == "pointwise"));
+           c->group == "norm reduce" || c->group == "pointwise" ||
+           c->group == "dropout" || c->group == "embedding"));  // last two: layers and training
   }
 }
 

@@ -279,6 +279,15 @@ TEST_CASE("gradcheck: sum, mean, mse_loss", "[ops][gradcheck][reduce]") {
 // Autograd semantics
 // ---------------------------------------------------------------------------------------------
 
+// layers and training (#12 item 6)
+TEST_CASE("gradcheck: dropout (fixed generator)", "[ops][gradcheck][dropout]") {
+  gradcheck_group("dropout");
+}
+
+TEST_CASE("gradcheck: embedding (w.r.t. weight)", "[ops][gradcheck][embedding]") {
+  gradcheck_group("embedding");
+}
+
 TEST_CASE("autograd: a tensor used twice gets the sum of both gradients", "[autograd]") {
   const float h = 1e-2f;
   const GradTol tol{2e-3, 2e-3};
