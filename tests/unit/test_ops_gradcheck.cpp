@@ -195,7 +195,9 @@ void gradcheck_group(const std::string& group) {
 const char* const kGradcheckGroups[] = {
     "conv2d", "conv2d partial", "conv_transpose2d", "batch_norm train", "batch_norm eval",
     "group_norm", "gelu", "relu", "max_pool2d", "linear", "cat", "view", "elementwise", "reduce",
-    "pointwise"};
+    "pointwise",
+    // layers and training
+    "dropout", "embedding"};
 
 }  // namespace gradcheck_test
 

@@ -36,17 +36,19 @@ struct EmbeddingFwdOp {
   }
 };
 
+// A template (as every kernel here) so that the header can be included by several .cu files.
+template <class T>
 __global__ void __launch_bounds__(kThreads)
     embedding_backward_kernel(int64_t n, int64_t num, int64_t dim, int64_t rows_per_block,
-                              int64_t blocks, int64_t padding_idx, const float* idx,
-                              const float* dy, float* dw) {
+                              int64_t blocks, int64_t padding_idx, const T* idx, const T* dy,
+                              T* dw) {
   const int64_t total = blocks * dim;
   const int64_t stride = int64_t(gridDim.x) * blockDim.x;
   for (int64_t t = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; t < total; t += stride) {
     const int64_t b = t / dim, c = t - b * dim;
     const int64_t r0 = b * rows_per_block;
     const int64_t r1 = r0 + rows_per_block < num ? r0 + rows_per_block : num;
-    for (int64_t r = r0; r < r1; ++r) dw[r * dim + c] = 0.0f;
+    for (int64_t r = r0; r < r1; ++r) dw[r * dim + c] = T(0);
     for (int64_t k = 0; k < n; ++k) {
       const int64_t r = static_cast<int64_t>(idx[k]);
       if (r < r0 || r >= r1 || r == padding_idx) continue;
@@ -72,7 +74,7 @@ inline void embedding_backward(int64_t n, int64_t num, int64_t dim, int64_t padd
   const int64_t rows = ceil_div(num, blocks);
   blocks = ceil_div(num, rows);
   launch("embedding backward", "embedding_backward_kernel",
-         embedding_detail::embedding_backward_kernel, grid_1d(blocks * dim), kThreads, 0, stream,
+         embedding_detail::embedding_backward_kernel<float>, grid_1d(blocks * dim), kThreads, 0, stream,
          n, num, dim, rows, blocks, padding_idx, idx, dy, dw);
 }
 
