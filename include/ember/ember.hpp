@@ -47,6 +47,14 @@
 #include "ops/softmax.hpp"
 #include "ops/cross_entropy.hpp"
 #include "nn/loss.hpp"
+// layers and training
+#include "ops/dropout.hpp"
+#include "ops/embedding.hpp"
+#include "nn/dropout.hpp"
+#include "nn/embedding.hpp"
+#include "nn/module_list.hpp"
+#include "nn/utils.hpp"
+#include "optim/lr_scheduler.hpp"
 
 // A CUDA translation unit registers the CUDA backend by compiling every kernel here, unless the
 // program links the compiled backend ember::cuda (src/cuda_backend.cu), which defines

@@ -88,7 +88,9 @@ const char* const kCudaGroups[] = {"conv2d",     "conv2d large", "conv_transpose
                                    "pointwise",  "broadcast",    "reduce_dims",
                                    // softmax family
                                    "softmax",    "cross_entropy",
-                                   "layout"};  // layout and indexing (#12 item 5)
+                                   "layout",  // layout and indexing (#12 item 5)
+                                   // layers and training
+                                   "dropout",    "embedding"};
 
 }  // namespace cuda_ops_test
 
@@ -223,6 +225,17 @@ TEST_CASE("cuda ops: nll_loss and cross_entropy match the CPU", "[cuda][ops][cro
   // A bad target on the device is found by the host check.
   Tensor bad = ember::from_vector({0, 1, 3, 1}, {4}).to(Device::cuda);
   CHECK_THROWS_AS(ember::cross_entropy(x, bad), std::invalid_argument);
+}
+
+// layers and training (#12 item 6)
+TEST_CASE("cuda ops: dropout matches the CPU bitwise", "[cuda][ops][dropout]") {
+  EMBER_SKIP_IF_NO_GPU();
+  cuda_ops_test::check_group("dropout");
+}
+
+TEST_CASE("cuda ops: embedding matches the CPU bitwise", "[cuda][ops][embedding]") {
+  EMBER_SKIP_IF_NO_GPU();
+  cuda_ops_test::check_group("embedding");
 }
 
 TEST_CASE("cuda ops: every op of the op table refuses inputs on different devices",

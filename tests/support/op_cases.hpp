@@ -888,6 +888,8 @@ inline void pointwise_cases(std::vector<OpCase>& c) {
 #include "op_cases_softmax.hpp"
 // layout and indexing (#12 item 5)
 #include "op_cases_layout.hpp"
+// layers and training (#12 item 6): groups "dropout" and "embedding"
+#include "op_cases_training.hpp"
 
 namespace ember_test {
 
@@ -903,6 +905,7 @@ inline const std::vector<OpCase>& op_cases() {
     op_cases_detail::reduce_dims_cases(c);
     op_cases_detail::softmax_cases(c);  // softmax family
     op_cases_detail::layout_cases(c);  // layout and indexing (#12 item 5)
+    op_cases_training::training_cases(c);  // layers and training
     return c;
   }();
   return cases;

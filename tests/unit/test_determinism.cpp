@@ -168,6 +168,17 @@ TEST_CASE("determinism: layout ops are bitwise equal for 1, 2, 3 and 7 threads",
   check_group("layout");
 }
 
+// layers and training (#12 item 6)
+TEST_CASE("determinism: dropout is bitwise equal for 1, 2, 3 and 7 threads",
+          "[determinism][dropout]") {
+  check_group("dropout");
+}
+
+TEST_CASE("determinism: embedding is bitwise equal for 1, 2, 3 and 7 threads",
+          "[determinism][embedding]") {
+  check_group("embedding");
+}
+
 TEST_CASE("determinism: every determinism entry of the op table has a test case",
           "[determinism]") {
   for (const ember_test::OpCase* c : ember_test::op_cases(ember_test::kDeterminism)) {
@@ -177,7 +188,8 @@ TEST_CASE("determinism: every determinism entry of the op table has a test case"
            c->group == "reduce_dims" ||
            // softmax family
            c->group == "softmax" || c->group == "cross_entropy" ||
-           c->group == "layout"));
+           c->group == "layout" ||
+           c->group == "dropout" || c->group == "embedding"));  // last two: layers and training
   }
 }
 

@@ -577,3 +577,54 @@ TEST_CASE("errors: layout and indexing ops name the op and the shapes", "[errors
   expect_invalid("one_hot num_classes -2", "one_hot", {"num_classes -2"},
                  [&] { ember::one_hot(idx, -2); });
 }
+
+// ---- layers and training (#12 item 6) ----
+TEST_CASE("errors: dropout, embedding, schedulers, clip_grad_norm_, optimizers",
+          "[errors][dropout][embedding][lr_scheduler][clip_grad_norm][adamw]") {
+  ember::Generator g(1);
+  expect_invalid("dropout p > 1", "dropout", {"between 0 and 1", "1.5"},
+                 [&] { ember::dropout(t({2, 3}), 1.5, true, g); });
+  expect_invalid("dropout p < 0", "dropout", {"between 0 and 1", "-0.1"},
+                 [&] { ember::dropout(t({2, 3}), -0.1, false, g); });
+  expect_invalid("nn::Dropout p > 1", "Dropout", {"between 0 and 1"},
+                 [] { ember::nn::Dropout(2.0); });
+  expect_invalid("embedding out of range", "embedding",
+                 {"index 5", "position 1", "num_embeddings 5", "indices [3]", "weight [5, 2]"},
+                 [] { ember::embedding(ember::from_vector({0, 5, 1}), t({5, 2})); });
+  expect_invalid("embedding negative index", "embedding", {"index -1", "position 0"},
+                 [] { ember::embedding(ember::from_vector({-1}), t({5, 2})); });
+  expect_invalid("embedding non-integer index", "embedding",
+                 {"integers", "1.5", "position 2", "indices [2, 2]"},
+                 [] { ember::embedding(ember::from_vector({0, 1, 1.5f, 2}, {2, 2}), t({5, 2})); });
+  expect_invalid("embedding NaN index", "embedding", {"integers", "position 0"}, [] {
+    ember::embedding(ember::from_vector({std::nanf("")}), t({5, 2}));
+  });
+  expect_invalid("embedding 1-D weight", "embedding", {"2-D", "weight [5]"},
+                 [] { ember::embedding(ember::from_vector({0}), t({5})); });
+  expect_invalid("embedding padding_idx out of range", "embedding", {"padding_idx 5"},
+                 [] { ember::embedding(ember::from_vector({0}), t({5, 2}), 5); });
+  expect_invalid("nn::Embedding zero size", "Embedding", {"> 0"},
+                 [] { ember::nn::Embedding(0, 3); });
+
+  Tensor p = t({2}, true);
+  ember::optim::SGD sgd({p}, ember::optim::SGDOptions(0.1));
+  expect_invalid("StepLR step_size 0", "StepLR", {"step_size", "0"},
+                 [&] { ember::optim::StepLR(sgd, 0); });
+  expect_invalid("CosineAnnealingLR T_max 0", "CosineAnnealingLR", {"T_max"},
+                 [&] { ember::optim::CosineAnnealingLR(sgd, 0); });
+  expect_invalid("LinearLR start_factor > 1", "LinearLR", {"start_factor", "1.5"},
+                 [&] { ember::optim::LinearLR(sgd, 1.5); });
+  expect_invalid("SequentialLR milestone count", "SequentialLR", {"milestone", "2 schedulers"}, [&] {
+    ember::optim::StepLR a(sgd, 3), b(sgd, 4);
+    ember::optim::SequentialLR(sgd, {&a, &b}, {});
+  });
+  expect_invalid("AdamW negative weight_decay", "AdamW", {"weight_decay", "-1"}, [&] {
+    ember::optim::AdamW({p}, ember::optim::AdamWOptions().weight_decay(-1));
+  });
+  expect_invalid("set_lr negative", "SGD", {"lr", "-1"}, [&] { sgd.set_lr(-1); });
+  expect_invalid("clip_grad_norm_ norm_type 3", "clip_grad_norm_", {"norm_type", "3"},
+                 [&] { ember::nn::utils::clip_grad_norm_({p}, 1.0, 3.0); });
+  p.set_grad(ember::from_vector({std::nanf(""), 1.0f}));
+  expect_invalid("clip_grad_norm_ non-finite", "clip_grad_norm_", {"non-finite"},
+                 [&] { ember::nn::utils::clip_grad_norm_({p}, 1.0, 2.0, true); });
+}

@@ -198,7 +198,9 @@ const char* const kGradcheckGroups[] = {
     "pointwise", "broadcast", "reduce_dims",
     // softmax family
     "softmax", "cross_entropy",
-    "layout"};  // layout and indexing (#12 item 5)
+    "layout",  // layout and indexing (#12 item 5)
+    // layers and training
+    "dropout", "embedding"};
 
 }  // namespace gradcheck_test
 
@@ -308,6 +310,15 @@ TEST_CASE("gradcheck: transpose, permute, narrow, select, split, chunk, stack, p
 // ---------------------------------------------------------------------------------------------
 // Autograd semantics
 // ---------------------------------------------------------------------------------------------
+
+// layers and training (#12 item 6)
+TEST_CASE("gradcheck: dropout (fixed generator)", "[ops][gradcheck][dropout]") {
+  gradcheck_group("dropout");
+}
+
+TEST_CASE("gradcheck: embedding (w.r.t. weight)", "[ops][gradcheck][embedding]") {
+  gradcheck_group("embedding");
+}
 
 TEST_CASE("autograd: a tensor used twice gets the sum of both gradients", "[autograd]") {
   const float h = 1e-2f;

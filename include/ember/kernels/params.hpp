@@ -105,6 +105,10 @@ struct AdamParams {
   float step_size;                       // float(lr / (1 - beta1^step))
   float bias_correction2_sqrt;           // float(sqrt(1 - beta2^step))
   float eps, weight_decay;
+  // AdamW (layers and training): param *= decay first (float(1 - lr*weight_decay)), as
+  // torch.optim.AdamW's param.mul_(1 - lr * weight_decay); weight_decay is then 0.
+  bool decoupled = false;
+  float decay = 1.0f;
 };
 
 inline AdamParams make_adam_params(double lr, double beta1, double beta2, double eps,

@@ -5,7 +5,9 @@
 // "down1.weight" in named_parameters(), so checkpoints and fixtures line up with PyTorch's
 // state_dict keys.
 #pragma once
+#include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -58,6 +60,76 @@ class Module {
     return n;
   }
 
+  /// PyTorch's state_dict(): each module's parameters, then its buffers, then its children's
+  /// entries under "child.", in registration order ("0.weight", "bn.running_mean", ...). The
+  /// tensors are detached handles sharing storage with the module's (as PyTorch's). BatchNorm's
+  /// num_batches_tracked is not kept by ember, so it is not in the dict.
+  std::vector<std::pair<std::string, Tensor>> state_dict() const {
+    std::vector<std::pair<std::string, Tensor>> out;
+    collect_state(out, "");
+    return out;
+  }
+
+  /// PyTorch's load_state_dict result: the keys the module has but `state` lacks, and the keys
+  /// `state` has but the module lacks (both empty after a strict load).
+  struct LoadResult {
+    std::vector<std::string> missing_keys, unexpected_keys;
+  };
+
+  /// Copies `state`'s values in place into the parameters and buffers of the same names (onto
+  /// each tensor's device; handles stay valid). Shapes must match (a mismatch throws naming the
+  /// key and both shapes, strict or not, as PyTorch). strict: a missing or unexpected key
+  /// throws, naming every such key; otherwise they are returned. Nothing is copied when it throws.
+  LoadResult load_state_dict(const std::map<std::string, Tensor>& state, bool strict = true) {
+    LoadResult r;
+    std::vector<std::pair<std::string, Tensor>> own = state_dict();
+    std::set<std::string> own_keys;
+    std::string mismatch;
+    for (auto& [key, t] : own) {
+      own_keys.insert(key);
+      auto it = state.find(key);
+      if (it == state.end()) {
+        r.missing_keys.push_back(key);
+        continue;
+      }
+      check_arg(it->second.defined(), "load_state_dict", "the tensor for '", key,
+                "' is undefined");
+      if (it->second.shape() != t.shape())
+        mismatch += "\n  size mismatch for '" + key + "': copying a tensor of shape " +
+                    to_string(it->second.shape()) + " from the state dict, the shape in the " +
+                    "current model is " + to_string(t.shape());
+    }
+    for (auto& kv : state)
+      if (!own_keys.count(kv.first)) r.unexpected_keys.push_back(kv.first);
+    auto join = [](const std::vector<std::string>& v) {
+      std::string s;
+      for (auto& k : v) s += (s.empty() ? "\"" : ", \"") + k + "\"";
+      return s;
+    };
+    std::string errors = mismatch;
+    if (strict && !r.missing_keys.empty())
+      errors += "\n  missing keys: " + join(r.missing_keys);
+    if (strict && !r.unexpected_keys.empty())
+      errors += "\n  unexpected keys: " + join(r.unexpected_keys);
+    check_arg(errors.empty(), "load_state_dict", "error(s) in loading the state dict for ",
+              name(), ":", errors);
+    NoGradGuard guard;
+    for (auto& [key, t] : own) {
+      auto it = state.find(key);
+      if (it != state.end()) ember::detail::copy_(it->second, t);
+    }
+    return r;
+  }
+  /// The same from a state_dict()-style list (a repeated key throws).
+  LoadResult load_state_dict(const std::vector<std::pair<std::string, Tensor>>& state,
+                             bool strict = true) {
+    std::map<std::string, Tensor> m;
+    for (auto& kv : state)
+      check_arg(m.emplace(kv.first, kv.second).second, "load_state_dict", "key '", kv.first,
+                "' appears twice");
+    return load_state_dict(m, strict);
+  }
+
   /// Training mode (the default) or evaluation mode, for this module and all children.
   virtual void train(bool on = true) {
     training_ = on;
@@ -99,6 +171,12 @@ class Module {
     for (auto& kv : this->*which) out.emplace_back(prefix + kv.first, kv.second);
     if (!recurse) return;
     for (auto& c : children_) c.second->collect(out, prefix + c.first + ".", true, which);
+  }
+
+  void collect_state(List& out, const std::string& prefix) const {
+    for (auto& kv : params_) out.emplace_back(prefix + kv.first, kv.second.detach());
+    for (auto& kv : buffers_) out.emplace_back(prefix + kv.first, kv.second.detach());
+    for (auto& c : children_) c.second->collect_state(out, prefix + c.first + ".");
   }
 
   List params_, buffers_;

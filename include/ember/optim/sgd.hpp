@@ -59,6 +59,11 @@ class SGD : public Optimizer {
     return out;
   }
   SGDOptions& options() { return opt_; }
+  double lr() const override { return opt_.lr(); }
+  void set_lr(double lr) override {
+    check_arg(lr >= 0, "SGD", "lr must be >= 0, got ", lr);
+    opt_.lr(lr);
+  }
 
  private:
   SGDOptions opt_;

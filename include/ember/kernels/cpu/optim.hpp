@@ -9,6 +9,8 @@
 //   Adam: g = grad + wd*param (wd != 0); m = m*beta1 + (1-beta1)*g  (PyTorch 1.13 form; 2.x uses
 //         lerp, which can differ in the last bit); v = v*beta2 + ((1-beta2)*g)*g;
 //         denom = sqrt(v)/sqrt(bc2) + eps; param = param - (lr/bc1)*m/denom.
+//   AdamW (p.decoupled): param = param*float(1 - lr*wd) first, then Adam with wd 0
+//         (torch.optim.AdamW's _single_tensor_adamw).
 // The scalar factors lr/bc1 and sqrt(bc2) are formed in double and rounded to float once, as
 // PyTorch does with its Python-float scalars.
 #pragma once
@@ -44,11 +46,14 @@ inline void adam_step(int64_t n, kernels::AdamParams p, float* param, const floa
   const float beta1 = p.beta1, beta2 = p.beta2, eps = p.eps, wd = p.weight_decay;
   const float one_minus_b1 = p.one_minus_beta1, one_minus_b2 = p.one_minus_beta2;
   const float step_size = p.step_size, bc2_sqrt = p.bias_correction2_sqrt;
+  const bool decoupled = p.decoupled;
+  const float decay = p.decay;
   // Memory-bound (five streams); a plain loop, vectorisable where sqrt may be (-fno-math-errno).
   parallel_for(n, int64_t(1) << 14, [&](int64_t b, int64_t e) {
     for (int64_t i = b; i < e; ++i) {
       float g = grad[i];
       if (wd != 0.0f) g = g + wd * param[i];
+      if (decoupled) param[i] = param[i] * decay;  // AdamW
       const float mi = m[i] * beta1 + one_minus_b1 * g;
       const float vi = v[i] * beta2 + (one_minus_b2 * g) * g;
       m[i] = mi;

@@ -47,6 +47,9 @@
 #include "softmax.cuh"
 // layout and indexing (#12 item 5)
 #include "layout.cuh"
+// layers and training
+#include "dropout.cuh"
+#include "embedding.cuh"
 
 namespace ember::cuda {
 

@@ -10,6 +10,7 @@
 //   adam_step(n, p, param, grad, m, v):
 //       g = grad + wd*param (wd != 0); m = m*beta1 + (1-beta1)*g; v = v*beta2 + ((1-beta2)*g)*g;
 //       param = param - (lr/bc1)*m / (sqrt(v)/sqrt(bc2) + eps).
+//       AdamW (p.decoupled): param = param*decay first (decay = float(1 - lr*wd), wd then 0).
 // The scalar factors (1-dampening, 1-beta, lr/bc1, sqrt(bc2)) are formed in double on the host
 // and rounded to float once, as the CPU kernels (and PyTorch) do. Kernel variant: one grid-stride
 // kernel per optimizer; every product/sum uses the _rn intrinsics (no FMA contraction) and
@@ -33,7 +34,8 @@ struct SgdArgs {
 };
 
 struct AdamArgs {
-  float beta1, beta2, eps, wd, one_minus_b1, one_minus_b2, step_size, bc2_sqrt;
+  float beta1, beta2, eps, wd, one_minus_b1, one_minus_b2, step_size, bc2_sqrt, decay;
+  bool decoupled;
 };
 
 template <class T>
@@ -60,6 +62,7 @@ __global__ void __launch_bounds__(kThreads)
   for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) {
     T g = grad[i];
     if (a.wd != 0.0f) g = __fadd_rn(g, __fmul_rn(a.wd, param[i]));
+    if (a.decoupled) param[i] = __fmul_rn(param[i], a.decay);  // AdamW
     const T mi = __fadd_rn(__fmul_rn(m[i], a.beta1), __fmul_rn(a.one_minus_b1, g));
     const T vi = __fadd_rn(__fmul_rn(v[i], a.beta2), __fmul_rn(__fmul_rn(a.one_minus_b2, g), g));
     m[i] = mi;
@@ -98,6 +101,8 @@ inline void adam_step(int64_t n, kernels::AdamParams p, float* param, const floa
   a.one_minus_b2 = p.one_minus_beta2;
   a.step_size = p.step_size;
   a.bc2_sqrt = p.bias_correction2_sqrt;
+  a.decoupled = p.decoupled;
+  a.decay = p.decay;
   launch("adam_step", "adam_kernel", optim_detail::adam_kernel<float>, grid_1d(n), kThreads, 0,
          stream, n, a, param, grad, m, v);
 }
