@@ -8,6 +8,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <fstream>
+#include <map>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -83,6 +86,36 @@ TEST_CASE("diffusion: parameter counts of the course's models", "[diffusion]") {
   std::vector<std::string> tnames;
   for (auto& kv : time_net.named_parameters()) tnames.push_back(kv.first);
   CHECK(std::find(tnames.begin(), tnames.end(), "temb_1.model.2.weight") != tnames.end());
+}
+
+TEST_CASE("diffusion: full-size models have PyTorch's parameter names, order and shapes",
+          "[diffusion]") {
+  // tests/fixtures/data/diffusion_param_shapes.txt: "model name d0 d1 ..." per parameter, from
+  // the PyTorch models' named_parameters() (make_diffusion_fixtures.py).
+  std::ifstream in(std::string(EMBER_FIXTURE_DIR) + "/diffusion_param_shapes.txt");
+  REQUIRE(in.good());
+  std::map<std::string, std::vector<std::string>> want;
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream ls(line);
+    std::string model, rest, d;
+    ls >> model >> rest;
+    while (ls >> d) rest += " " + d;
+    want[model].push_back(rest);
+  }
+  auto describe = [](const ember::nn::Module& m) {
+    std::vector<std::string> out;
+    for (auto& [name, p] : m.named_parameters()) {
+      std::string s = name;
+      for (int64_t d : p.shape()) s += " " + std::to_string(d);
+      out.push_back(s);
+    }
+    return out;
+  };
+  ember::manual_seed(0);
+  CHECK(describe(ember::models::TimeUNet()) == want["time_unet"]);
+  CHECK(describe(ember::models::CondUNet()) == want["cond_unet"]);
+  CHECK(want["cond_unet"].size() == 100);
 }
 
 TEST_CASE("diffusion: bad configurations and inputs name the op", "[diffusion]") {
