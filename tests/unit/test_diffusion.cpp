@@ -314,6 +314,10 @@ TEST_CASE("diffusion: guided() batches both branches and equals two separate for
     INFO(r.message);
     CHECK(r.ok);
   }
+  // A per-entry mask (N, n_classes) with the same per-sample values gives the same result.
+  Tensor m1 = ember::from_vector({1.0f, 0.0f, 1.0f}, Shape{3, 1});
+  Tensor m10 = ember::expand(m1, Shape{3, 10}) * ember::ones({3, 10});
+  CHECK(net.forward(x, t, c, m1).to_vector() == net.forward(x, t, c, m10).to_vector());
   // The unconditional branch ignores the class entirely: a dropped class gives the same noise.
   Tensor c2 = ember::one_hot(ember::from_vector({5.0f, 5.0f, 5.0f}, Shape{3}), 10);
   CHECK(net.forward(x, t, c, ember::zeros({3, 1})).to_vector() ==

@@ -14,7 +14,7 @@
 //                        + sigma_t z,      no noise at t = 0
 //   sigma_t:   Sigma::beta       sqrt(beta_t)                          (default; DDPM's sigma^2 =
 //   beta)
-//              Sigma::beta_prev  sqrt(beta_{t-1})                      (the course notebooks' code)
+//              Sigma::beta_prev  sqrt(beta_{t-1})                      (one step behind)
 //              Sigma::posterior  sqrt(beta_t (1 - abar_{t-1}) / (1 - abar_t))   (DDPM's beta~)
 //   guidance:  eps = (1 + w) eps_theta(x, c) - w eps_theta(x, 0)   (both in one batched forward)
 //   ddim_step: x0 = (x_t - sqrt(1 - abar_t) eps) / sqrt(abar_t);

@@ -12,7 +12,8 @@
 //   u2 = up2(c_embed2(c) * u1 + t_emb2(te), d1)
 //   eps = out(cat(u2, d0))           Conv(2 c0, c0) GroupNorm(small_groups) ReLU Conv(c0, C)
 // c is the one-hot class (N, n_classes); c_mask broadcasts against it ((N, 1) drops the whole
-// class of a sample, (N, n_classes) as the course draws it: one Bernoulli per entry).
+// class of a sample, (N, n_classes), one Bernoulli per entry, also works: only the hot entry
+// matters).
 #pragma once
 #include <array>
 
