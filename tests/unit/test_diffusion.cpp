@@ -60,10 +60,6 @@ inline ember::models::CondUNetOptions small_cond_options() {
   return o;
 }
 
-}  // namespace diffusion_test
-
-using namespace diffusion_test;
-
 TEST_CASE("diffusion: parameter counts of the course's models", "[diffusion]") {
   ember::manual_seed(0);
   ember::models::TimeUNet time_net;
@@ -389,3 +385,5 @@ TEST_CASE("diffusion: sampling, loss and masks are reproducible from a seeded ge
   }
   CHECK(std::fabs(kept / 20000 - 0.9) < 0.01);  // binomial sd 0.0021
 }
+
+}  // namespace diffusion_test
