@@ -13,6 +13,11 @@ every epoch (eval mode, batches of 1000).
   /usr/bin/python3 benchmarks/torch_classify.py --size 28|16 [--epochs N] [--batch N] [--lr X]
       [--weight-decay X] [--dropout P] [--seed N] [--threads N] [--data DIR] [--limit N]
       [--json FILE]
+  /usr/bin/python3 benchmarks/torch_classify.py --eval-safetensors MODEL.safetensors
+
+--eval-safetensors loads fashion-classify's model.safetensors (ember's weights, PyTorch's names;
+its size from the file's metadata) into this PyTorch model and prints its test accuracy, to set
+beside the figure ember printed for the same weights (parsed by hand: no safetensors package).
 
 Prints one line per epoch and a final JSON object (also written to --json): test accuracy,
 per-epoch loss/accuracy, parameter count, wall time. Runs with PyTorch 1.13 and 2.x.
@@ -77,6 +82,23 @@ def prepare(images, size):
     return x * 2 - 1
 
 
+def read_safetensors(path):
+    with open(path, "rb") as f:
+        raw = f.read()
+    (n,) = struct.unpack("<Q", raw[:8])
+    header = json.loads(raw[8:8 + n])
+    meta = header.pop("__metadata__", {})
+    base = 8 + n
+    tensors = {}
+    for name, info in header.items():
+        if info["dtype"] != "F32":
+            sys.exit(f"{path}: {name} has dtype {info['dtype']}, expected F32")
+        a, b = info["data_offsets"]
+        tensors[name] = torch.frombuffer(bytearray(raw[base + a:base + b]),
+                                         dtype=torch.float32).reshape(info["shape"])
+    return tensors, meta
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--size", type=int, default=28, choices=[28, 16])
@@ -91,9 +113,29 @@ def main():
     ap.add_argument("--data", default=os.environ.get("EMBER_DATA") or
                     "/usr/share/datasets/fashion-mnist")
     ap.add_argument("--json", default="")
+    ap.add_argument("--eval-safetensors", default="")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
+
+    if a.eval_safetensors:
+        tensors, meta = read_safetensors(a.eval_safetensors)
+        size = int(meta["img_size"])
+        model = make_model(size, 0.0)
+        missing, unexpected = model.load_state_dict(tensors, strict=False)
+        if unexpected or any(not k.endswith("num_batches_tracked") for k in missing):
+            sys.exit(f"state dict mismatch: missing {missing}, unexpected {unexpected}")
+        model.eval()
+        x = prepare(read_idx(find(a.data, "t10k-images-idx3-ubyte")), size)
+        y = read_idx(find(a.data, "t10k-labels-idx1-ubyte")).long()
+        with torch.no_grad():
+            pred = torch.cat([forward(model, x[i:i + 1000]).argmax(1)
+                              for i in range(0, x.shape[0], 1000)])
+        acc = (pred == y).float().mean().item()
+        print(f"PyTorch {torch.__version__} with ember's weights ({a.eval_safetensors}, "
+              f"{size}x{size}): test accuracy {acc * 100:.2f}% on {x.shape[0]} images; "
+              f"ember's own figure in the file: {float(meta['test_accuracy']) * 100:.2f}%")
+        return
 
     t_start = time.time()
     xtr = prepare(read_idx(find(a.data, "train-images-idx3-ubyte")), a.size)

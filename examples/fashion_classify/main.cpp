@@ -198,7 +198,8 @@ void describe_options(CLI::App& app, Options& o) {
       ->type_name("N")
       ->check(non_negative_u64());
   app.add_option("--out", o.out,
-                 "output directory, created if missing (default\nfashion-classify-out)")
+                 "output directory, created if missing (default\nfashion-classify-out, or "
+                 "fashion-classify-out-16 for --size 16)")
       ->type_name("DIR")
       ->check(path_value("a directory"));
   app.add_option("--threads", o.threads, "CPU threads (default: ember's, all cores)")
@@ -421,8 +422,11 @@ Data load_data(const std::string& dir, int64_t size, bool need_train, int64_t li
   if (need_train) d.train = prepare_split(raw.train_images, raw.train_labels, size, limit);
   d.test = prepare_split(raw.test_images, raw.test_labels, size, test_limit);
   d.load_s = seconds_since(t0);
-  std::printf("data: %ld train / %ld test images from %s", long(d.train.n), long(d.test.n),
-              dir.c_str());
+  if (need_train)
+    std::printf("data: %ld train / %ld test images from %s", long(d.train.n), long(d.test.n),
+                dir.c_str());
+  else
+    std::printf("data: %ld test images from %s", long(d.test.n), dir.c_str());
   if (size != raw.train_images.rows)
     std::printf(", resized %dx%d -> %ldx%ld", raw.train_images.rows, raw.train_images.cols,
                 long(size), long(size));
@@ -1128,6 +1132,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   o.epochs_set = app.count("--epochs") > 0;
+  // The two sizes' runs do not overwrite each other's results by default.
+  if (app.count("--out") == 0 && o.size == 16) o.out = "fashion-classify-out-16";
   try {
     if (o.threads > 0) ember::set_num_threads(int(o.threads));
     return o.eval.empty() ? run_train(o) : run_eval(o);

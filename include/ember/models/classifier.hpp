@@ -9,6 +9,18 @@
 // "classifier.2.weight", "classifier.5.bias"). 421,834 parameters at 28x28, 151,498 at 16x16.
 // Input: [N, 1, s, s] in [-1, 1] (pixel / 255 * 2 - 1, after the antialiased resize for 16x16);
 // output: [N, 10] logits in FashionMNIST's class order (see kFashionClasses).
+//
+// Trained weights: `fashion-classify --size 16` writes fashion-classify-out-16/model.safetensors
+// (float32 tensors under the names above plus BatchNorm's running_mean/running_var; metadata
+// arch, img_size, dropout, test_accuracy, input, classes). To score 16x16 images in [-1, 1]
+// with it (io/safetensors.hpp):
+//   ember::models::FashionClassifier clf(16);
+//   ember::io::load_safetensors("fashion-classify-out-16/model.safetensors", clf);
+//   clf.eval();
+//   ember::NoGradGuard no_grad;
+//   Tensor logits = clf.forward(images);  // images: [N, 1, 16, 16]
+// PyTorch loads the same file into torch_classify.py's make_model(16) (load_state_dict with
+// strict=False: ember does not store num_batches_tracked).
 #pragma once
 #include "../ember.hpp"
 
