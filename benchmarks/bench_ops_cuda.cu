@@ -18,6 +18,8 @@
 // unless --tf32. Also "fwd+bwd": the ember op plus autograd backward on CUDA tensors.
 // Built without cuDNN (EMBER_BENCH_HAS_CUDNN undefined), the cuDNN columns are left empty.
 #include <ember/ember.hpp>
+// The kernels come from ember::cuda (linked); this file needs only the stream.
+#include <ember/kernels/cuda/common.cuh>
 
 #ifdef EMBER_BENCH_HAS_CUBLAS
 #include <cublas_v2.h>

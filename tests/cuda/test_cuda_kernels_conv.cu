@@ -20,7 +20,13 @@
 
 #include "cuda_test_util.hpp"
 
-#include <ember/kernels/cuda/backend.cuh>
+// The kernels called directly here; the backend table itself comes from ember::cuda
+// (src/cuda_backend.cu, compiled once), which the test program links.
+#include <ember/kernels/cuda/batch_norm.cuh>
+#include <ember/kernels/cuda/conv2d.cuh>
+#include <ember/kernels/cuda/conv_transpose2d.cuh>
+#include <ember/kernels/cuda/linear.cuh>
+#include <ember/kernels/cuda/reduce.cuh>
 
 #include <ember/kernels/cpu/batch_norm.hpp>
 #include <ember/kernels/cpu/conv2d.hpp>

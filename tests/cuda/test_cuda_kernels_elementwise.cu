@@ -20,7 +20,15 @@
 
 #include "cuda_test_util.hpp"
 
-#include <ember/kernels/cuda/backend.cuh>
+// The kernels called directly here; the backend table itself comes from ember::cuda
+// (src/cuda_backend.cu, compiled once), which the test program links.
+#include <ember/kernels/cuda/concat.cuh>
+#include <ember/kernels/cuda/elementwise.cuh>
+#include <ember/kernels/cuda/gelu.cuh>
+#include <ember/kernels/cuda/optim.cuh>
+#include <ember/kernels/cuda/random.cuh>
+#include <ember/kernels/cuda/reduce.cuh>
+#include <ember/kernels/cuda/relu.cuh>
 
 #include <ember/kernels/cpu/concat.hpp>
 #include <ember/kernels/cpu/elementwise.hpp>

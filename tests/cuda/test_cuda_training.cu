@@ -9,7 +9,10 @@
 #include "cuda_test_util.hpp"
 
 #include <ember/ember.hpp>
-#include <ember/kernels/cuda/backend.cuh>
+// The kernels called directly here; the backend table itself comes from ember::cuda
+// (src/cuda_backend.cu, compiled once), which the test program links.
+#include <ember/kernels/cuda/dropout.cuh>
+#include <ember/kernels/cuda/optim.cuh>
 
 #include <ember/kernels/cpu/dropout.hpp>
 #include <ember/kernels/cpu/optim.hpp>
